@@ -1,0 +1,216 @@
+"""The public functions: validate once, promote, allocate or check ``out``,
+pick a backend, run its kernel on flat contiguous buffers, return the caller's
+kind of array.
+
+Kernels never see strides, byte order, overlap or mixed dtypes: this module
+makes contiguous native-order copies where needed (at most one per input)
+and computes into a scratch buffer when ``out`` itself is not contiguous.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from . import interop, registry
+
+__all__ = ["leaky_relu", "leaky_relu_grad", "leaky_relu_backward"]
+
+_F16, _F32, _F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
+_NATIVE_FLOATS = {_F16: np.float16, _F32: np.float32, _F64: np.float64}
+
+
+def leaky_relu(x, alpha=0.01, *, out=None, backend="auto"):
+    """LeakyReLU: ``x`` where ``x > 0``, ``alpha * x`` elsewhere.
+
+    Parameters
+    ----------
+    x : array_like
+        Real input. float16/32/64 are computed natively; bool and integer
+        input gives float64 (NumPy's promotion); longdouble is computed by
+        the NumPy reference. Device arrays (``__cuda_array_interface__``),
+        PyTorch tensors, dask and xarray objects come back as the same kind.
+    alpha : float, optional
+        Slope for ``x <= 0``: any finite real number (negative and > 1
+        allowed), cast to the result dtype first. Default 0.01.
+    out : ndarray, optional
+        Where to write the result: the result's shape and dtype, writable.
+        ``out=x`` works in place; partial overlap with ``x`` is handled.
+    backend : str, optional
+        ``"auto"`` (default), ``"numpy"``, ``"cython"``, ``"numba-cpu"``,
+        ``"numba-parallel"`` or ``"cuda"``; see ``fastleaky.backends()``.
+
+    Returns
+    -------
+    ndarray or scalar
+        Like a NumPy ufunc: a scalar for scalar input, ``out`` if given.
+
+    Raises
+    ------
+    TypeError
+        Complex, object, string or datetime input; non-real alpha; ``out``
+        of the wrong type or dtype.
+    ValueError
+        NaN/inf alpha; ``out`` of the wrong shape or read-only; an unknown
+        backend name.
+    fastleaky.BackendUnavailableError
+        A named backend cannot run here (the message says why).
+    """
+    return _dispatch("forward", (x,), alpha, out, backend)
+
+
+def leaky_relu_grad(x, alpha=0.01, *, out=None, backend="auto"):
+    """Derivative of LeakyReLU: 1 where ``x > 0``, ``alpha`` elsewhere.
+
+    At exactly ``x == 0`` (and for NaN) the result is ``alpha``, as in
+    PyTorch. Parameters, return value and errors as for ``leaky_relu``.
+    """
+    return _dispatch("grad", (x,), alpha, out, backend)
+
+
+def leaky_relu_backward(grad_output, x, alpha=0.01, *, out=None, backend="auto"):
+    """Backward pass: ``grad_output * leaky_relu_grad(x, alpha)`` in one pass.
+
+    ``grad_output`` and ``x`` must have the same shape; the result dtype is
+    their promoted floating dtype. Other parameters, return value and errors
+    as for ``leaky_relu``.
+    """
+    return _dispatch("backward", (grad_output, x), alpha, out, backend)
+
+
+# ---------------------------------------------------------------- internals
+
+def _dispatch(op, arrays, alpha, out, backend):
+    if all(type(a) is np.ndarray for a in arrays) or not interop.is_foreign(arrays, out):
+        return _host(op, arrays, alpha, out, backend)
+    return interop.dispatch(op, arrays, alpha, out, backend)
+
+
+def check_alpha(alpha):
+    """Validate alpha (finite real scalar); returns it unchanged or as a scalar."""
+    if type(alpha) is float:
+        value = alpha
+    elif isinstance(alpha, (numbers.Real, np.integer, np.floating, np.bool_)):
+        value = float(alpha)
+    elif isinstance(alpha, np.ndarray) or hasattr(alpha, "__array__"):
+        arr = np.asarray(alpha)
+        if arr.size != 1:
+            raise TypeError(f"alpha must be a real scalar, got an array of shape {arr.shape}")
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"alpha must be a real number, got dtype {arr.dtype}")
+        alpha = arr.reshape(())[()]
+        value = float(alpha)
+    else:
+        raise TypeError(f"alpha must be a real number, got {type(alpha).__name__} {alpha!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"alpha must be finite, got {alpha!r}")
+    return alpha
+
+
+def cast_alpha(alpha, dtype: np.dtype):
+    """alpha as a scalar of ``dtype``; ValueError if it overflows there."""
+    with np.errstate(over="ignore"):
+        a = dtype.type(alpha)
+    if not np.isfinite(a):
+        raise ValueError(f"alpha={alpha!r} is not finite in {dtype.name}")
+    return a
+
+
+def result_dtype(dtypes) -> np.dtype:
+    """The dtype results are computed in: floating kept, bool/int -> float64."""
+    dt = dtypes[0] if len(dtypes) == 1 else np.result_type(*dtypes)
+    kind = dt.kind
+    if kind == "f":
+        return dt if dt.isnative else dt.newbyteorder("=")
+    if kind in "biu":
+        return _F64 if len(dtypes) == 1 else np.result_type(_F64, *dtypes)
+    raise TypeError(
+        f"fastleaky computes on real numbers; got dtype {dt} "
+        "(complex, object, string and datetime input are not supported)"
+    )
+
+
+def check_out(out, shape, dtype):
+    """Raise before any write if ``out`` cannot receive the result."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != shape:
+        raise ValueError(f"out has shape {out.shape}, the result has shape {shape}")
+    if out.dtype != dtype:
+        raise TypeError(f"out has dtype {out.dtype}, the result has dtype {dtype}")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only")
+
+
+def _same_memory(a, b) -> bool:
+    return (
+        a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+        and a.strides == b.strides
+    )
+
+
+def _flat_input(arr, dtype, order, target):
+    """A flat view of ``arr`` in ``order``, or a contiguous copy when it is not
+    already one or when it partially overlaps the output."""
+    contiguous = arr.flags.c_contiguous if order == "C" else arr.flags.f_contiguous
+    if arr.dtype == dtype and contiguous:
+        if not np.may_share_memory(arr, target) or _same_memory(arr, target):
+            return arr.reshape(-1, order=order)
+    return np.array(arr, dtype=dtype, order=order, copy=True).reshape(-1, order=order)
+
+
+def _host(op, arrays, alpha, out, backend):
+    scalar_input = True
+    xs = []
+    for a in arrays:
+        if isinstance(a, np.ndarray):
+            scalar_input = False
+        else:
+            a = np.asarray(a)
+        xs.append(a)
+    x = xs[-1]
+    dtype = result_dtype([a.dtype for a in xs])
+    shape = x.shape
+    if len(xs) == 2 and xs[0].shape != shape:
+        raise ValueError(
+            f"grad_output has shape {xs[0].shape} but x has shape {shape}; they must match"
+        )
+    a = cast_alpha(check_alpha(alpha), dtype)
+    impl = _pick(registry.requested_name(backend), dtype, x.size)
+    if out is not None:
+        check_out(out, shape, dtype)
+
+    # Where the kernel writes: out itself when contiguous, else a scratch buffer.
+    if out is None:
+        order = "F" if (x.flags.f_contiguous and not x.flags.c_contiguous) else "C"
+        result = target = np.empty(shape, dtype, order=order)
+    else:
+        result = out
+        if out.flags.c_contiguous:
+            order, target = "C", out
+        elif out.flags.f_contiguous:
+            order, target = "F", out
+        else:
+            order, target = "C", np.empty(shape, dtype)
+    flats = [_flat_input(arr, dtype, order, target) for arr in xs]
+    getattr(impl, op)(*flats, a, target.reshape(-1, order=order))
+    if target is not result:
+        np.copyto(result, target)
+    if scalar_input and out is None:
+        return result[()]
+    return result
+
+
+def _pick(name, dtype, size):
+    """The backend object for this call (NumPy reference for non-native dtypes)."""
+    if name == "auto":
+        scalar_type = _NATIVE_FLOATS.get(dtype)
+        return registry.load(registry.auto_host(scalar_type, size))
+    impl = registry.require(name)
+    if registry.device(name) != "cpu":
+        return impl
+    if _NATIVE_FLOATS.get(dtype) in impl.native_dtypes():
+        return impl
+    return registry.load("numpy")

@@ -1,0 +1,1 @@
+"""Backend implementations; see ``fastleaky.registry`` for the protocol."""

@@ -1,0 +1,171 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""Compiled LeakyReLU loops: serial, and OpenMP-parallel over contiguous chunks.
+
+The per-element loops live in ``_select.h`` (compiled once per ISA and
+picked at load time); this module only splits the work across threads and
+hands raw pointers over.  Callers (``fastleaky.api``) guarantee contiguous,
+native-order arrays of one dtype and the same size, with ``x`` and ``out``
+either the same memory or not overlapping.
+"""
+
+cimport numpy as cnp
+from cython.parallel cimport prange
+
+cnp.import_array()
+
+cdef extern from "_select.h" nogil:
+    ctypedef unsigned short fl_half
+    int FASTLEAKY_ISA_DISPATCH
+    int FASTLEAKY_HAVE_FLOAT16
+    void fl_forward_f32(const float *x, float a, float *out, Py_ssize_t n)
+    void fl_forward_f64(const double *x, double a, double *out, Py_ssize_t n)
+    void fl_grad_f32(const float *x, float a, float *out, Py_ssize_t n)
+    void fl_grad_f64(const double *x, double a, double *out, Py_ssize_t n)
+    void fl_backward_f32(const float *g, const float *x, float a, float *out, Py_ssize_t n)
+    void fl_backward_f64(const double *g, const double *x, double a, double *out, Py_ssize_t n)
+
+# float16 goes through C's _Float16; Cython has no half type, so the values
+# cross as raw 16-bit patterns.
+cdef extern from *:
+    """
+    #include <string.h>
+    #include "_select.h"
+    static void fl_forward_f16_bits(const unsigned short *x, unsigned short a,
+                                    unsigned short *out, Py_ssize_t n) {
+        fl_half ah; memcpy(&ah, &a, sizeof ah);
+        fl_forward_f16((const fl_half *)x, ah, (fl_half *)out, n);
+    }
+    static void fl_grad_f16_bits(const unsigned short *x, unsigned short a,
+                                 unsigned short *out, Py_ssize_t n) {
+        fl_half ah; memcpy(&ah, &a, sizeof ah);
+        fl_grad_f16((const fl_half *)x, ah, (fl_half *)out, n);
+    }
+    static void fl_backward_f16_bits(const unsigned short *g, const unsigned short *x,
+                                     unsigned short a, unsigned short *out, Py_ssize_t n) {
+        fl_half ah; memcpy(&ah, &a, sizeof ah);
+        fl_backward_f16((const fl_half *)g, (const fl_half *)x, ah, (fl_half *)out, n);
+    }
+    """
+    void fl_forward_f16_bits(const unsigned short *x, unsigned short a, unsigned short *out,
+                             Py_ssize_t n) nogil
+    void fl_grad_f16_bits(const unsigned short *x, unsigned short a, unsigned short *out,
+                          Py_ssize_t n) nogil
+    void fl_backward_f16_bits(const unsigned short *g, const unsigned short *x, unsigned short a,
+                              unsigned short *out, Py_ssize_t n) nogil
+
+cdef extern from *:
+    """
+    #if FASTLEAKY_HAVE_OPENMP
+    #include <omp.h>
+    static int fl_max_threads(void) { return omp_get_max_threads(); }
+    #else
+    static int fl_max_threads(void) { return 1; }
+    #endif
+    """
+    int FASTLEAKY_HAVE_OPENMP
+    int fl_max_threads() nogil
+
+HAVE_OPENMP = bool(FASTLEAKY_HAVE_OPENMP)
+ISA_DISPATCH = bool(FASTLEAKY_ISA_DISPATCH)
+HAVE_FLOAT16 = bool(FASTLEAKY_HAVE_FLOAT16)
+
+# Chunks handed to threads are whole multiples of this many elements, so no
+# two threads write the same cache line (64 B = 16 float32).
+DEF CHUNK_ALIGN = 64
+
+
+def max_threads():
+    """Threads an OpenMP region would use now (OMP_NUM_THREADS, omp_set_num_threads)."""
+    return fl_max_threads()
+
+
+cdef inline Py_ssize_t _chunk(Py_ssize_t n, int nthreads) noexcept nogil:
+    cdef Py_ssize_t c = (n + nthreads - 1) // nthreads
+    return ((c + CHUNK_ALIGN - 1) // CHUNK_ALIGN) * CHUNK_ALIGN
+
+
+cdef enum Op:
+    FORWARD = 0
+    GRAD = 1
+    BACKWARD = 2
+
+
+cdef void _run(Op op, int typenum, char *g, char *x, double a, char *out,
+               Py_ssize_t n) noexcept nogil:
+    """One contiguous block, dispatched on dtype and operation."""
+    if typenum == cnp.NPY_FLOAT32:
+        if op == FORWARD:
+            fl_forward_f32(<float *>x, <float>a, <float *>out, n)
+        elif op == GRAD:
+            fl_grad_f32(<float *>x, <float>a, <float *>out, n)
+        else:
+            fl_backward_f32(<float *>g, <float *>x, <float>a, <float *>out, n)
+    elif typenum == cnp.NPY_FLOAT64:
+        if op == FORWARD:
+            fl_forward_f64(<double *>x, a, <double *>out, n)
+        elif op == GRAD:
+            fl_grad_f64(<double *>x, a, <double *>out, n)
+        else:
+            fl_backward_f64(<double *>g, <double *>x, a, <double *>out, n)
+
+
+cdef void _run_f16(Op op, char *g, char *x, unsigned short a, char *out,
+                   Py_ssize_t n) noexcept nogil:
+    if op == FORWARD:
+        fl_forward_f16_bits(<unsigned short *>x, a, <unsigned short *>out, n)
+    elif op == GRAD:
+        fl_grad_f16_bits(<unsigned short *>x, a, <unsigned short *>out, n)
+    else:
+        fl_backward_f16_bits(<unsigned short *>g, <unsigned short *>x, a,
+                             <unsigned short *>out, n)
+
+
+cdef object _launch(Op op, cnp.ndarray g, cnp.ndarray x, object alpha, cnp.ndarray out,
+                    int nthreads):
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(out)
+    cdef int typenum = cnp.PyArray_TYPE(out)
+    cdef Py_ssize_t itemsize = cnp.PyArray_ITEMSIZE(out)
+    cdef char *gp = <char *>cnp.PyArray_DATA(g) if g is not None else NULL
+    cdef char *xp = <char *>cnp.PyArray_DATA(x)
+    cdef char *op_ = <char *>cnp.PyArray_DATA(out)
+    cdef double a64 = 0.0
+    cdef unsigned short a16 = 0
+    cdef Py_ssize_t chunk, c, lo, hi, nchunks
+    cdef bint half = typenum == cnp.NPY_FLOAT16
+    if half:
+        a16 = alpha.view("uint16")
+    else:
+        a64 = alpha
+    if nthreads <= 1 or n < 2 * CHUNK_ALIGN or not FASTLEAKY_HAVE_OPENMP:
+        with nogil:
+            if half:
+                _run_f16(op, gp, xp, a16, op_, n)
+            else:
+                _run(op, typenum, gp, xp, a64, op_, n)
+        return None
+    chunk = _chunk(n, nthreads)
+    nchunks = (n + chunk - 1) // chunk
+    for c in prange(nchunks, nogil=True, num_threads=nthreads, schedule="static"):
+        lo = c * chunk
+        hi = min(lo + chunk, n)
+        if half:
+            _run_f16(op, gp + lo * itemsize, xp + lo * itemsize, a16, op_ + lo * itemsize, hi - lo)
+        else:
+            _run(op, typenum, gp + lo * itemsize if gp != NULL else NULL, xp + lo * itemsize,
+                 a64, op_ + lo * itemsize, hi - lo)
+    return None
+
+
+def forward(cnp.ndarray x, alpha, cnp.ndarray out, int nthreads=1):
+    """out[i] = x[i] if x[i] > 0 else x[i] * alpha; alpha is a scalar of x's dtype."""
+    _launch(FORWARD, None, x, alpha, out, nthreads)
+
+
+def grad(cnp.ndarray x, alpha, cnp.ndarray out, int nthreads=1):
+    """out[i] = 1 if x[i] > 0 else alpha."""
+    _launch(GRAD, None, x, alpha, out, nthreads)
+
+
+def backward(cnp.ndarray grad_output, cnp.ndarray x, alpha, cnp.ndarray out, int nthreads=1):
+    """out[i] = grad_output[i] if x[i] > 0 else grad_output[i] * alpha."""
+    _launch(BACKWARD, grad_output, x, alpha, out, nthreads)

@@ -1,0 +1,119 @@
+/* The LeakyReLU loops of the Cython backend, written in C so that each one
+ * is compiled for several instruction sets and the best is picked when the
+ * extension loads (GCC/Clang `target_clones`, resolved through an ifunc).
+ *
+ * Why: a build without -march=native is otherwise limited to SSE2 (4 float32
+ * lanes), and wheels cannot assume AVX2/AVX-512.  The loops are plain selects
+ * `v > 0 ? v : v * a`; with -fno-trapping-math (setup.py) the compiler turns
+ * them into compare + blend (or AVX-512 masked multiplies), which makes them
+ * immune to branch mispredictions on random signs.
+ *
+ * The kernels trust their caller: contiguous arrays of n elements, x and out
+ * either identical or not overlapping.
+ */
+#ifndef FASTLEAKY_SELECT_H
+#define FASTLEAKY_SELECT_H
+
+#include <stddef.h>
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(_M_X64)) && defined(__linux__) \
+    && !defined(FASTLEAKY_NO_CLONES)
+#  define FL_CLONES __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+#  define FASTLEAKY_ISA_DISPATCH 1
+#else
+#  define FL_CLONES
+#  define FASTLEAKY_ISA_DISPATCH 0
+#endif
+
+/* float16: native arithmetic through _Float16 where the compiler has it
+ * (GCC >= 12, Clang >= 15 on x86-64/aarch64).  The product of two halves is
+ * exact in float, so `(_Float16)((float)v * (float)a)` is rounded once, the
+ * same as NumPy's half multiply: bit-exact with the reference. */
+#if defined(__FLT16_MAX__) && !defined(FASTLEAKY_NO_FLOAT16)
+#  define FASTLEAKY_HAVE_FLOAT16 1
+typedef _Float16 fl_half;
+#else
+#  define FASTLEAKY_HAVE_FLOAT16 0
+typedef unsigned short fl_half; /* placeholder; the loops below are not built */
+#endif
+
+#define FL_DEFINE_LOOPS(SUFFIX, T)                                                \
+    FL_CLONES static void fl_forward_##SUFFIX(const T *x, T a, T *out, ptrdiff_t n) \
+    {                                                                             \
+        for (ptrdiff_t i = 0; i < n; i++) {                                       \
+            T v = x[i];                                                           \
+            out[i] = v > (T)0 ? v : (T)(v * a);                                   \
+        }                                                                         \
+    }                                                                             \
+    FL_CLONES static void fl_grad_##SUFFIX(const T *x, T a, T *out, ptrdiff_t n)  \
+    {                                                                             \
+        for (ptrdiff_t i = 0; i < n; i++) {                                       \
+            out[i] = x[i] > (T)0 ? (T)1 : a;                                      \
+        }                                                                         \
+    }                                                                             \
+    FL_CLONES static void fl_backward_##SUFFIX(const T *g, const T *x, T a, T *out, \
+                                               ptrdiff_t n)                       \
+    {                                                                             \
+        for (ptrdiff_t i = 0; i < n; i++) {                                       \
+            T gi = g[i];                                                          \
+            out[i] = x[i] > (T)0 ? gi : (T)(gi * a);                              \
+        }                                                                         \
+    }
+
+FL_DEFINE_LOOPS(f32, float)
+FL_DEFINE_LOOPS(f64, double)
+#if FASTLEAKY_HAVE_FLOAT16
+/* Half loops widen a block to float, run the float select, and narrow back.
+ * Each product of two halves is exact in float and is rounded once on the
+ * way back, as NumPy's half multiply does: bit-exact with the reference.
+ * Written element by element, GCC keeps a scalar loop with a branch
+ * (0.3 GB/s at 1e6 elements); the three block loops vectorize (F16C). */
+#define FL_HALF_BLOCK 512
+FL_CLONES static void fl_widen(const _Float16 *h, float *f, ptrdiff_t n)
+{
+    for (ptrdiff_t i = 0; i < n; i++) f[i] = (float)h[i];
+}
+FL_CLONES static void fl_narrow(const float *f, _Float16 *h, ptrdiff_t n)
+{
+    for (ptrdiff_t i = 0; i < n; i++) h[i] = (_Float16)f[i];
+}
+static void fl_forward_f16(const _Float16 *x, _Float16 a, _Float16 *out, ptrdiff_t n)
+{
+    float buf[FL_HALF_BLOCK];
+    for (ptrdiff_t i = 0; i < n; i += FL_HALF_BLOCK) {
+        ptrdiff_t m = n - i < FL_HALF_BLOCK ? n - i : FL_HALF_BLOCK;
+        fl_widen(x + i, buf, m);
+        fl_forward_f32(buf, (float)a, buf, m);
+        fl_narrow(buf, out + i, m);
+    }
+}
+static void fl_grad_f16(const _Float16 *x, _Float16 a, _Float16 *out, ptrdiff_t n)
+{
+    float buf[FL_HALF_BLOCK];
+    for (ptrdiff_t i = 0; i < n; i += FL_HALF_BLOCK) {
+        ptrdiff_t m = n - i < FL_HALF_BLOCK ? n - i : FL_HALF_BLOCK;
+        fl_widen(x + i, buf, m);
+        fl_grad_f32(buf, (float)a, buf, m);
+        fl_narrow(buf, out + i, m);
+    }
+}
+static void fl_backward_f16(const _Float16 *g, const _Float16 *x, _Float16 a,
+                            _Float16 *out, ptrdiff_t n)
+{
+    float gbuf[FL_HALF_BLOCK], xbuf[FL_HALF_BLOCK];
+    for (ptrdiff_t i = 0; i < n; i += FL_HALF_BLOCK) {
+        ptrdiff_t m = n - i < FL_HALF_BLOCK ? n - i : FL_HALF_BLOCK;
+        fl_widen(g + i, gbuf, m);
+        fl_widen(x + i, xbuf, m);
+        fl_backward_f32(gbuf, xbuf, (float)a, gbuf, m);
+        fl_narrow(gbuf, out + i, m);
+    }
+}
+#else
+static void fl_forward_f16(const fl_half *x, fl_half a, fl_half *out, ptrdiff_t n) {}
+static void fl_grad_f16(const fl_half *x, fl_half a, fl_half *out, ptrdiff_t n) {}
+static void fl_backward_f16(const fl_half *g, const fl_half *x, fl_half a, fl_half *out,
+                            ptrdiff_t n) {}
+#endif
+
+#endif

@@ -1,0 +1,73 @@
+"""Every tunable of the dispatcher, and the environment variables, in one place.
+
+The defaults were measured on a 2-core AMD EPYC (AVX-512) with the compiled
+Cython loops: a parallel region costs about 1.4 us to start there, so two
+threads only pay off once the serial loop takes several microseconds.
+``fastleaky tune`` measures this machine and writes a JSON file that
+overrides them (``FASTLEAKY_TUNE_FILE``, else a per-user cache file).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+ENV_BACKEND = "FASTLEAKY_BACKEND"
+ENV_TUNE_FILE = "FASTLEAKY_TUNE_FILE"
+ENV_THREADS = "FASTLEAKY_NUM_THREADS"
+
+# Elements from which the multi-threaded loop is used (per dtype).
+DEFAULT_PARALLEL_MIN_ELEMENTS = {
+    "float16": 32_768,
+    "float32": 32_768,
+    "float64": 16_384,
+}
+
+_tuned: dict | None = None
+
+
+def tune_file() -> Path:
+    """Where ``fastleaky tune`` writes and the dispatcher reads thresholds."""
+    env = os.environ.get(ENV_TUNE_FILE)
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "fastleaky" / "tune.json"
+
+
+def _load_tuned() -> dict:
+    global _tuned
+    if _tuned is None:
+        path = tune_file()
+        try:
+            data = json.loads(path.read_text())
+            _tuned = dict(data.get("parallel_min_elements", {}))
+        except (OSError, ValueError, AttributeError):
+            _tuned = {}
+    return _tuned
+
+
+def parallel_min_elements(dtype_name: str) -> int:
+    """Size from which a parallel loop beats the serial one for this dtype."""
+    tuned = _load_tuned()
+    if dtype_name in tuned:
+        return int(tuned[dtype_name])
+    return DEFAULT_PARALLEL_MIN_ELEMENTS.get(dtype_name, DEFAULT_PARALLEL_MIN_ELEMENTS["float64"])
+
+
+def thresholds_in_force() -> dict:
+    """The thresholds the dispatcher uses now, and where they come from."""
+    tuned = _load_tuned()
+    return {
+        "source": str(tune_file()) if tuned else "built-in defaults",
+        "parallel_min_elements": {
+            name: parallel_min_elements(name) for name in DEFAULT_PARALLEL_MIN_ELEMENTS
+        },
+    }
+
+
+def reload() -> None:
+    """Forget cached tune data (after ``fastleaky tune`` wrote a new file)."""
+    global _tuned
+    _tuned = None
