@@ -9,7 +9,7 @@ Compiler flags, and why:
   changes no result (unlike ``-ffast-math`` it keeps NaN, signed zeros and
   rounding), so the kernels stay bit-exact with the NumPy reference.
 - no ``-march=native``: a wheel built here must be fast elsewhere; the ISA
-  variants are chosen at run time (see ``fastleaky/backends/_select.h``).
+  variants are chosen at run time (see ``fastleaky/_backends/_select.h``).
 - OpenMP when the compiler has it (``prange``); otherwise the same loops
   compile serial and the extension reports that it has no OpenMP.
 """
@@ -60,16 +60,16 @@ link_args = openmp if unix else []
 
 extensions = [
     Extension(
-        "fastleaky.backends._cython_loop",
-        ["fastleaky/backends/_cython_loop.pyx"],
-        include_dirs=[np.get_include(), "fastleaky/backends"],
+        "fastleaky._backends._cython_loop",
+        ["fastleaky/_backends/_cython_loop.pyx"],
+        include_dirs=[np.get_include(), "fastleaky/_backends"],
         define_macros=[
             ("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION"),
             ("FASTLEAKY_HAVE_OPENMP", "1" if openmp else "0"),
         ],
         extra_compile_args=compile_args,
         extra_link_args=link_args,
-        depends=["fastleaky/backends/_select.h", "fastleaky/kernels.pxd"],
+        depends=["fastleaky/_backends/_select.h", "fastleaky/kernels.pxd"],
     )
 ]
 

@@ -55,11 +55,11 @@ _REGISTRY: dict[str, _Entry] = {
     e.name: e
     for e in (
         _Entry("numpy", "fastleaky.reference", "cpu", "NumPy reference (np.where)"),
-        _Entry("cython", "fastleaky.backends.cython_backend", "cpu",
+        _Entry("cython", "fastleaky._backends.cython_backend", "cpu",
                "Cython/C loops, serial and OpenMP, ISA picked at load"),
-        _Entry("numba-cpu", "fastleaky.backends.numba_ufunc:CPU", "cpu",
+        _Entry("numba-cpu", "fastleaky._backends.numba_ufunc:CPU", "cpu",
                'Numba @vectorize(target="cpu") ufuncs'),
-        _Entry("numba-parallel", "fastleaky.backends.numba_ufunc:PARALLEL", "cpu",
+        _Entry("numba-parallel", "fastleaky._backends.numba_ufunc:PARALLEL", "cpu",
                'Numba @vectorize(target="parallel") ufuncs'),
     )
 }

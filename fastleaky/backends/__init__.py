@@ -1,1 +1,0 @@
-"""Backend implementations; see ``fastleaky.registry`` for the protocol."""

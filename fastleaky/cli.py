@@ -1,0 +1,67 @@
+"""The ``fastleaky`` command line (also ``python -m fastleaky``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+
+def _cmd_info(args) -> int:
+    from . import info
+
+    print(info.render_text())
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    """Apply every available backend to one array and check it against the reference."""
+    import time
+
+    import fastleaky
+    from fastleaky import cases, reference
+
+    x = cases.sample(args.dtype, args.size)
+    expected = reference.leaky_relu(x, args.alpha)
+    print(f"leaky_relu on {args.size:,} {args.dtype} values, alpha={args.alpha}\n")
+    print(f"{'backend':<16}{'available':<11}{'bit-exact':<11}{'ms':>9}  reason")
+    for b in fastleaky.backends():
+        if not b.available or b.device != "cpu":
+            print(f"{b.name:<16}{'no':<11}{'-':<11}{'-':>9}  {b.reason}")
+            continue
+        got = fastleaky.leaky_relu(x, args.alpha, backend=b.name)  # warm-up / compile
+        start = time.perf_counter()
+        got = fastleaky.leaky_relu(x, args.alpha, backend=b.name)
+        ms = (time.perf_counter() - start) * 1e3
+        bits = np.dtype(f"u{x.dtype.itemsize}")
+        exact = np.array_equal(got.view(bits), expected.view(bits))
+        print(f"{b.name:<16}{'yes':<11}{'yes' if exact else 'NO':<11}{ms:>9.3f}  {b.reason}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fastleaky", description="LeakyReLU kernels: information and demos."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("info", help="versions, backends and why they are (un)available")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("demo", help="run every backend once and compare with the reference")
+    p.add_argument("--size", type=int, default=1_000_000, help="elements (default 1e6)")
+    p.add_argument("--dtype", choices=["float16", "float32", "float64"], default="float32")
+    p.add_argument("--alpha", type=float, default=0.01)
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, OSError, RuntimeError) as exc:
+        print(f"fastleaky {args.command}: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,28 @@
+import os
+
+import pytest
+
+import fastleaky
+from fastleaky import registry
+
+# CI names the backends that must run there, so that a broken build fails
+# the suite instead of quietly skipping its tests.
+REQUIRED = {n for n in os.environ.get("FASTLEAKY_REQUIRE_BACKENDS", "").split(",") if n}
+
+ALL_BACKENDS = [b.name for b in fastleaky.backends()]
+HOST_BACKENDS = [b.name for b in fastleaky.backends() if b.device == "cpu"]
+
+
+def require_backend(name):
+    ok, reason = registry.availability(name)
+    if not ok:
+        if name in REQUIRED:
+            pytest.fail(f"backend {name!r} is required here but unavailable: {reason}")
+        pytest.skip(f"backend {name!r} unavailable: {reason}")
+    return name
+
+
+@pytest.fixture(params=HOST_BACKENDS)
+def backend(request):
+    """Every backend that computes NumPy arrays on the host."""
+    return require_backend(request.param)
