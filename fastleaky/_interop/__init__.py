@@ -1,0 +1,1 @@
+"""Adapters for non-NumPy array kinds; see ``fastleaky.interop``."""
