@@ -14,6 +14,8 @@ HOST_BACKENDS = [b.name for b in fastleaky.backends() if b.device == "cpu"]
 
 
 def require_backend(name):
+    if name == "auto":
+        return name
     ok, reason = registry.availability(name)
     if not ok:
         if name in REQUIRED:
@@ -22,7 +24,7 @@ def require_backend(name):
     return name
 
 
-@pytest.fixture(params=HOST_BACKENDS)
+@pytest.fixture(params=["auto", *HOST_BACKENDS])
 def backend(request):
-    """Every backend that computes NumPy arrays on the host."""
+    """Every backend that computes NumPy arrays on the host, and "auto"."""
     return require_backend(request.param)

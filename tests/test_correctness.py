@@ -91,3 +91,40 @@ def test_mixed_dtype_backward_promotes(backend):
     got = fastleaky.leaky_relu_backward(g, x, 0.1, backend=backend)
     assert got.dtype == np.float32
     assert_bitwise_equal(got, reference.leaky_relu_backward(g, x, 0.1))
+
+
+@pytest.mark.parametrize("name", ["numba-cpu", "numba-parallel"])
+def test_numba_ufuncs_for_users(name):
+    """The @vectorize ufuncs handed out for interop compute the same bits."""
+    from fastleaky import registry
+
+    pytest.importorskip("numba")
+    ufuncs = registry.load(name).ufuncs()
+    # numba returns np.ufunc objects, or DUFuncs (which wrap one) for target "cpu"
+    assert all(isinstance(getattr(u, "ufunc", u), np.ufunc) for u in ufuncs.values())
+    for dtype in ("float32", "float64"):
+        x = cases.sample(dtype, 3001)
+        g = cases.sample(dtype, 3001, seed=5)
+        for alpha in cases.ALPHAS:
+            a = np.dtype(dtype).type(alpha)
+            # called through NumPy, the vectorized compare's FP flag on NaN
+            # input becomes a warning; the values are what matters here
+            with np.errstate(invalid="ignore", over="ignore"):
+                assert_bitwise_equal(ufuncs["forward"](x, a), reference.leaky_relu(x, alpha))
+                assert_bitwise_equal(ufuncs["grad"](x, a), reference.leaky_relu_grad(x, alpha))
+                assert_bitwise_equal(ufuncs["backward"](g, x, a),
+                                     reference.leaky_relu_backward(g, x, alpha))
+
+
+@pytest.mark.parametrize("alpha", [0.1, 1 / 3, 3.4028235e38, -3.4e38, 1e-45, 2.0**-149])
+def test_auto_alpha_rounding_float32(alpha):
+    """The fast path hands alpha over as a double; the float32 cast in C
+    must round exactly like NumPy's."""
+    x = cases.sample("float32", 1000)
+    with np.errstate(over="ignore"):
+        finite = np.isfinite(np.float32(alpha))
+    if not finite:
+        with pytest.raises(ValueError):
+            fastleaky.leaky_relu(x, alpha)
+        return
+    assert_bitwise_equal(fastleaky.leaky_relu(x, alpha), reference.leaky_relu(x, alpha))

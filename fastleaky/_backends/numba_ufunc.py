@@ -1,9 +1,12 @@
-"""The ``numba-cpu`` and ``numba-parallel`` backends: Numba ``@vectorize`` ufuncs.
+"""The ``numba-cpu`` and ``numba-parallel`` backends: Numba kernels.
 
-Numba is imported and the ufuncs are built on first use (``cache=True``, so
-later processes load them from Numba's disk cache instead of compiling).
-The ufuncs are real NumPy ufuncs: ``NumbaUfuncBackend.ufuncs()`` hands them
-out for use with broadcasting, ``out=``, ``where=`` and so on.
+The scalar kernels are Numba ``@vectorize`` ufuncs for targets "cpu" and
+"parallel" (``CPU.ufuncs()``, ``PARALLEL.ufuncs()``); calls through the API
+run the same scalar code in ``@njit`` loops, serial or ``prange``.
+
+This module is imported by ``fastleaky.backends()`` and must stay cheap: it
+imports Numba (through ``_numba_kernels``) only on the first computation.
+See ``_numba_kernels`` for why the ufuncs are driven from ``@njit`` code.
 """
 
 from __future__ import annotations
@@ -11,50 +14,31 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import threading
-import types
 
 import numpy as np
 
-_SIGNATURES = {
-    "forward": ["float32(float32, float32)", "float64(float64, float64)"],
-    "grad": ["float32(float32, float32)", "float64(float64, float64)"],
-    "backward": ["float32(float32, float32, float32)", "float64(float64, float64, float64)"],
-}
+from .. import config, threads
+
+_kernels = None
+_lock = threading.Lock()
 
 
-# The scalar kernels, as plain Python; Numba compiles them per target.
-def _forward(x, a):
-    return x if x > 0 else x * a
+def kernels():
+    """The compiled-kernels module (imports Numba, loads or compiles on first use)."""
+    global _kernels
+    if _kernels is None:
+        with _lock:
+            if _kernels is None:
+                from . import _numba_kernels
 
-
-def _grad(x, a):
-    return 1 if x > 0 else a
-
-
-def _backward(g, x, a):
-    return g if x > 0 else g * a
-
-
-_KERNELS = {"forward": _forward, "grad": _grad, "backward": _backward}
-
-
-def _for_target(func, target):
-    """A copy of ``func`` whose name carries the target.
-
-    Numba names its disk-cache files after the function; without this the
-    cpu and parallel builds of one kernel would share (and evict) one entry.
-    """
-    clone = types.FunctionType(func.__code__, func.__globals__, f"{func.__name__}_{target}")
-    clone.__qualname__ = f"{func.__qualname__}_{target}"
-    clone.__module__ = func.__module__
-    return clone
+                _kernels = _numba_kernels
+    return _kernels
 
 
 class NumbaUfuncBackend:
     def __init__(self, target: str):
         self.target = target
-        self._ufuncs: dict | None = None
-        self._lock = threading.Lock()
+        self.parallel = target == "parallel"
 
     def available(self) -> tuple[bool, str]:
         if importlib.util.find_spec("numba") is None:
@@ -66,37 +50,33 @@ class NumbaUfuncBackend:
         return frozenset({np.float32, np.float64})
 
     def ufuncs(self) -> dict:
-        """``{"forward", "grad", "backward"}`` -> compiled ufunc (built once)."""
-        if self._ufuncs is None:
-            with self._lock:
-                if self._ufuncs is None:
-                    import numba
+        """``{"forward", "grad", "backward"}`` -> this target's NumPy ufunc."""
+        return kernels().ufuncs(self.target)
 
-                    self._ufuncs = {
-                        op: numba.vectorize(
-                            _SIGNATURES[op], target=self.target, cache=True
-                        )(_for_target(kernel, self.target))
-                        for op, kernel in _KERNELS.items()
-                    }
-        return self._ufuncs
+    def _run(self, op, out, *args):
+        k = kernels()
+        if not self.parallel or out.size < config.parallel_min_elements(out.dtype.name):
+            return getattr(k, f"{op}_serial")(*args, out)
+        import numba
 
-    # The ordered compare sets the FP "invalid" flag on NaN input and NumPy
-    # turns flags raised inside a ufunc loop into RuntimeWarnings; results
-    # are defined, so the flags are ignored (errstate costs ~1.4 us a call).
+        current = numba.get_num_threads()
+        wanted = threads.get(current)
+        if wanted == current:
+            return getattr(k, f"{op}_parallel")(*args, out)
+        numba.set_num_threads(wanted)  # thread-local in Numba
+        try:
+            return getattr(k, f"{op}_parallel")(*args, out)
+        finally:
+            numba.set_num_threads(current)
+
     def forward(self, x, a, out):
-        uf = self.ufuncs()["forward"]
-        with np.errstate(all="ignore"):
-            uf(x, a, out=out)
+        self._run("forward", out, x, a)
 
     def grad(self, x, a, out):
-        uf = self.ufuncs()["grad"]
-        with np.errstate(all="ignore"):
-            uf(x, a, out=out)
+        self._run("grad", out, x, a)
 
     def backward(self, g, x, a, out):
-        uf = self.ufuncs()["backward"]
-        with np.errstate(all="ignore"):
-            uf(g, x, a, out=out)
+        self._run("backward", out, g, x, a)
 
 
 CPU = NumbaUfuncBackend("cpu")
