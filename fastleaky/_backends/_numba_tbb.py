@@ -9,8 +9,9 @@ OpenMP 3.6 GB/s on 2**24 elements and 144 us per call at 65536, TBB 36.6 GB/s
 and 7.5 us.  TBB is also the layer that is both thread- and fork-safe.
 
 Loading the library by path with RTLD_GLOBAL first lets the dynamic loader
-resolve Numba's ``libtbb.so.12`` dependency to it.  Nothing is done when the
-user chose a layer (``NUMBA_THREADING_LAYER``) or Numba's threads already run.
+resolve Numba's ``libtbb.so.12`` dependency to it.  This only makes TBB
+loadable: a layer chosen with ``NUMBA_THREADING_LAYER`` is still honoured,
+and nothing changes once Numba's threads run.
 """
 
 from __future__ import annotations
@@ -37,16 +38,13 @@ def preload() -> str:
     """Load PyPI's TBB if present; returns what happened (for ``fastleaky info``)."""
     if _attempted:
         return _attempted[0]
-    if os.environ.get("NUMBA_THREADING_LAYER"):
-        result = "NUMBA_THREADING_LAYER set: left to Numba"
-    else:
-        result = "no libtbb.so.12 in this environment (pip install 'tbb<2023')"
-        for path in _candidates():
-            try:
-                ctypes.CDLL(path, mode=getattr(ctypes, "RTLD_GLOBAL", 0))
-                result = f"preloaded {path}"
-                break
-            except OSError as exc:
-                result = f"could not load {path}: {exc}"
+    result = "no libtbb.so.12 in this environment (pip install 'tbb<2023')"
+    for path in _candidates():
+        try:
+            ctypes.CDLL(path, mode=getattr(ctypes, "RTLD_GLOBAL", 0))
+            result = f"preloaded {path}"
+            break
+        except OSError as exc:
+            result = f"could not load {path}: {exc}"
     _attempted.append(result)
     return result

@@ -35,6 +35,35 @@ def kernels():
     return _kernels
 
 
+# None until the first parallel call has started Numba's threads; then True
+# when the layer is "workqueue" (not thread-safe), else False.  Until known,
+# parallel calls take the gate (blocking): the first one starts the pool.
+_layer_guard: list = [None]
+_parallel_gate = threading.Lock()
+
+
+def _learn_layer() -> None:
+    import numba
+
+    try:
+        _layer_guard[0] = numba.threading_layer() == "workqueue"
+    except ValueError:  # threads not started yet
+        pass
+
+
+def threading_layer() -> str | None:
+    """Numba's threading layer once its threads run (None before, or without Numba)."""
+    import sys
+
+    numba = sys.modules.get("numba")
+    if numba is None:
+        return None
+    try:
+        return numba.threading_layer()
+    except ValueError:
+        return None
+
+
 class NumbaUfuncBackend:
     def __init__(self, target: str):
         self.target = target
@@ -57,6 +86,27 @@ class NumbaUfuncBackend:
         k = kernels()
         if not self.parallel or out.size < config.parallel_min_elements(out.dtype.name):
             return getattr(k, f"{op}_serial")(*args, out)
+        # Numba's workqueue layer aborts the process when two threads enter
+        # parallel code at once: there, a call that finds another in flight
+        # runs serially instead.  TBB and OpenMP need no guard.
+        guarded = _layer_guard[0]
+        if guarded is None:
+            with _parallel_gate:
+                try:
+                    return self._run_parallel(k, op, out, *args)
+                finally:
+                    _learn_layer()
+        if not guarded:
+            return self._run_parallel(k, op, out, *args)
+        if not _parallel_gate.acquire(blocking=False):
+            return getattr(k, f"{op}_serial")(*args, out)
+        try:
+            return self._run_parallel(k, op, out, *args)
+        finally:
+            _parallel_gate.release()
+
+    @staticmethod
+    def _run_parallel(k, op, out, *args):
         import numba
 
         current = numba.get_num_threads()
