@@ -58,6 +58,10 @@ def leaky_relu(x, alpha=0.01, *, out=None, backend="auto"):
     fastleaky.BackendUnavailableError
         A named backend cannot run here (the message says why).
     """
+    if backend == "auto" and _small_call is not None and registry._current.get() is None:
+        result = _small_call(0, x, x, alpha, out)
+        if result is not NotImplemented:
+            return result
     if type(x) is np.ndarray and backend == "auto":
         result = _fast("forward", x, x, alpha, out)
         if result is not None:
@@ -71,6 +75,10 @@ def leaky_relu_grad(x, alpha=0.01, *, out=None, backend="auto"):
     At exactly ``x == 0`` (and for NaN) the result is ``alpha``, as in
     PyTorch. Parameters, return value and errors as for ``leaky_relu``.
     """
+    if backend == "auto" and _small_call is not None and registry._current.get() is None:
+        result = _small_call(1, x, x, alpha, out)
+        if result is not NotImplemented:
+            return result
     if type(x) is np.ndarray and backend == "auto":
         result = _fast("grad", x, x, alpha, out)
         if result is not None:
@@ -85,6 +93,10 @@ def leaky_relu_backward(grad_output, x, alpha=0.01, *, out=None, backend="auto")
     their promoted floating dtype. Other parameters, return value and errors
     as for ``leaky_relu``.
     """
+    if backend == "auto" and _small_call is not None and registry._current.get() is None:
+        result = _small_call(2, grad_output, x, alpha, out)
+        if result is not NotImplemented:
+            return result
     if type(x) is np.ndarray and type(grad_output) is np.ndarray and backend == "auto":
         result = _fast("backward", grad_output, x, alpha, out)
         if result is not None:
@@ -101,6 +113,7 @@ def leaky_relu_backward(grad_output, x, alpha=0.01, *, out=None, backend="auto")
 # path below, which gives the same bits.  The general path costs ~5 us a
 # call in Python overhead; this one ~1 us (profiled at 100 float64 elements).
 _fast_loop = None  # the Cython loop module, once "auto" is known to pick it
+_small_call = None  # its small_call(op, g, x, alpha, out), checks done in C
 _FAST_ALPHA_MAX = {_F32: float(np.finfo(np.float32).max), _F64: float(np.finfo(np.float64).max)}
 
 
@@ -167,16 +180,19 @@ def _enable_fast_path():
     from . import config
     from ._backends import cython_backend
 
+    global _small_call
     for dt in (_F32, _F64):
         _parallel_min[dt] = config.parallel_min_elements(dt.name)
     _fast_loop = cython_backend._loop
+    _fast_loop.set_small_call_limits(_parallel_min[_F32], _parallel_min[_F64])
+    _small_call = _fast_loop.small_call
     return _fast_loop
 
 
 def reset_fast_path() -> None:
     """Forget the fast path's cached decisions (after tuning or registry changes)."""
-    global _fast_loop
-    _fast_loop = None
+    global _fast_loop, _small_call
+    _fast_loop = _small_call = None
     _parallel_min.clear()
 
 

@@ -169,3 +169,83 @@ def grad(cnp.ndarray x, alpha, cnp.ndarray out, int nthreads=1):
 def backward(cnp.ndarray grad_output, cnp.ndarray x, alpha, cnp.ndarray out, int nthreads=1):
     """out[i] = grad_output[i] if x[i] > 0 else grad_output[i] * alpha."""
     _launch(BACKWARD, grad_output, x, alpha, out, nthreads)
+
+
+# ---- the small-call fast path ---------------------------------------------
+# The common call on a small array spends more time in Python checks than in
+# the loop.  ``small_call`` does the checks of fastleaky.api in C for the one
+# case it can prove simple -- exact ndarrays, C-contiguous, native float32 or
+# float64, a Python-float alpha, no out or a fresh contiguous out -- and runs
+# the serial loop.  For anything else, and for sizes that want threads, it
+# returns NotImplemented and the caller takes the general path (same bits).
+
+from cpython.float cimport PyFloat_CheckExact, PyFloat_AS_DOUBLE
+from libc.math cimport isfinite
+from libc.float cimport FLT_MAX
+
+cdef Py_ssize_t _small_max_f32 = 0
+cdef Py_ssize_t _small_max_f64 = 0
+
+
+def set_small_call_limits(Py_ssize_t max_f32, Py_ssize_t max_f64):
+    """Largest sizes (exclusive) ``small_call`` computes; above, threads may pay."""
+    global _small_max_f32, _small_max_f64
+    _small_max_f32 = max_f32
+    _small_max_f64 = max_f64
+
+
+cdef inline bint _plain(object a, int typenum):
+    return (cnp.PyArray_CheckExact(a)
+            and cnp.PyArray_TYPE(<cnp.ndarray>a) == typenum
+            and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>a)
+            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a))
+
+
+cdef inline bint _disjoint(cnp.ndarray a, cnp.ndarray b):
+    cdef char *pa = <char *>cnp.PyArray_DATA(a)
+    cdef char *pb = <char *>cnp.PyArray_DATA(b)
+    return pa + cnp.PyArray_NBYTES(a) <= pb or pb + cnp.PyArray_NBYTES(b) <= pa
+
+
+def small_call(int op, object g, object x, object alpha, object out):
+    """op: 0 forward, 1 grad, 2 backward (g ignored unless backward)."""
+    cdef cnp.ndarray xa, ga, oa
+    cdef int typenum
+    cdef double a
+    if not cnp.PyArray_CheckExact(x) or not PyFloat_CheckExact(alpha):
+        return NotImplemented
+    xa = <cnp.ndarray>x
+    typenum = cnp.PyArray_TYPE(xa)
+    a = PyFloat_AS_DOUBLE(alpha)
+    if typenum == cnp.NPY_FLOAT32:
+        if cnp.PyArray_SIZE(xa) >= _small_max_f32 or not (-FLT_MAX <= a <= FLT_MAX):
+            return NotImplemented
+    elif typenum == cnp.NPY_FLOAT64:
+        if cnp.PyArray_SIZE(xa) >= _small_max_f64 or not isfinite(a):
+            return NotImplemented
+    else:
+        return NotImplemented
+    if not _plain(x, typenum):
+        return NotImplemented
+    ga = xa
+    if op == BACKWARD:
+        if not _plain(g, typenum) or not cnp.PyArray_SAMESHAPE(<cnp.ndarray>g, xa):
+            return NotImplemented
+        ga = <cnp.ndarray>g
+    if out is None:
+        oa = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa), typenum, 0)
+    else:
+        if not _plain(out, typenum) or not cnp.PyArray_SAMESHAPE(<cnp.ndarray>out, xa):
+            return NotImplemented
+        oa = <cnp.ndarray>out
+        if not cnp.PyArray_ISWRITEABLE(oa):
+            return NotImplemented
+        if oa is not xa and not _disjoint(oa, xa):
+            return NotImplemented
+        if op == BACKWARD and oa is not ga and not _disjoint(oa, ga):
+            return NotImplemented
+    # a C double cast to float rounds like NumPy's float64 -> float32 cast
+    with nogil:
+        _run(<Op>op, typenum, <char *>cnp.PyArray_DATA(ga), <char *>cnp.PyArray_DATA(xa), a,
+             <char *>cnp.PyArray_DATA(oa), cnp.PyArray_SIZE(oa))
+    return oa
