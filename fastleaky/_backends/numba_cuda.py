@@ -23,8 +23,11 @@ with the simulator's arrays.
 
 from __future__ import annotations
 
+import glob
 import importlib.metadata
 import importlib.util
+import os
+import sys
 import threading
 import types
 import warnings
@@ -55,37 +58,59 @@ def _numpy_too_new() -> str | None:
 
 
 def available() -> tuple[bool, str]:
+    """Cheap and side-effect free: imports neither numba nor anything CUDA,
+    and never initialises the driver (a process that forks after calling
+    ``fastleaky.backends()`` keeps a usable GPU in its children)."""
     if importlib.util.find_spec("numba_cuda") is None:
         return False, "numba-cuda is not installed (pip install 'fastleaky[cuda]')"
     too_new = _numpy_too_new()
     if too_new:
         return False, too_new
-    try:
-        from numba import cuda
-    except ImportError as exc:
-        return False, f"numba.cuda cannot be imported: {exc}"
     version = importlib.metadata.version("numba-cuda")
-    if _simulating():
+    if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
         return True, f"numba-cuda {version}, CUDA simulator (NUMBA_ENABLE_CUDASIM=1)"
-    from numba.cuda.cudadrv import driver as drv
-    from numba.cuda.cudadrv.error import CudaSupportError
+    problem = _driver_problem()
+    if problem:
+        return False, problem
+    return True, f"numba-cuda {version}, {_driver_version()}"
 
-    try:
-        ok = drv.driver.is_available
-    except CudaSupportError as exc:
-        ok = False
-        detail = str(exc)
+
+def _driver_library():
+    """The CUDA driver library, loaded where numba-cuda would look for it."""
+    import ctypes
+
+    if os.environ.get("NUMBA_CUDA_DRIVER"):
+        names = [os.environ["NUMBA_CUDA_DRIVER"]]
+    elif sys.platform == "win32":
+        names = ["nvcuda.dll"]
     else:
-        detail = drv.driver.initialization_error or ""
-    if not ok:
-        detail = " ".join(detail.replace("Error at driver init:", "").split()).rstrip(":")
-        return False, f"no usable CUDA driver: {detail or 'unknown error'}"
-    count = drv.driver.get_device_count()
-    if count == 0:
-        return False, "the CUDA driver found no GPU"
-    if not cuda.is_available():
-        return False, "libNVVM not found (pip install 'fastleaky[cuda]' installs it)"
-    return True, f"numba-cuda {version}, {count} GPU(s)"
+        names = ["libcuda.so.1", "libcuda.so"]
+    errors = []
+    for name in names:
+        try:
+            return ctypes.CDLL(name), None
+        except OSError as exc:
+            errors.append(str(exc))
+    return None, "; ".join(errors)
+
+
+def _driver_problem() -> str | None:
+    lib, error = _driver_library()
+    if lib is None:
+        return f"no CUDA driver found ({error})"
+    if sys.platform.startswith("linux") and not glob.glob("/dev/nvidia[0-9]*"):
+        return "the CUDA driver is installed but no GPU device (/dev/nvidia*) is present"
+    return None
+
+
+def _driver_version() -> str:
+    import ctypes
+
+    lib, _ = _driver_library()
+    version = ctypes.c_int(0)
+    if lib is None or lib.cuDriverGetVersion(ctypes.byref(version)) != 0:
+        return "CUDA driver found"
+    return f"CUDA driver {version.value // 1000}.{version.value % 1000 // 10}"
 
 
 def native_dtypes() -> frozenset:
@@ -239,8 +264,13 @@ def launch(op, dtype, n, inputs, out, a, stream=0):
             return
         inputs = [_wrap_pointer(p, n, dtype) for p in inputs]
         out = _wrap_pointer(out, n, dtype)
+    from numba.cuda.core.errors import NumbaPerformanceWarning
+
     dispatcher, _ = kernel(op, dtype)
-    dispatcher[blocks, threads, _numba_stream(stream)](*inputs, out, a, np.int64(n))
+    # numba warns about grids smaller than the GPU; small arrays need few blocks.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NumbaPerformanceWarning)
+        dispatcher[blocks, threads, _numba_stream(stream)](*inputs, out, a, np.int64(n))
 
 
 def _wrap_pointer(ptr, n, dtype):
