@@ -12,8 +12,46 @@ an int64 operand), so arrays above 2**31 elements are indexed correctly.
 """
 
 from numba import cuda
+from numba.cuda.types import float16, float32
 
 from ..cuda import leaky_relu_backward_device, leaky_relu_device, leaky_relu_grad_device
+
+
+# float16: numba-cuda lowers half arithmetic to calls into its C++ shims;
+# converting to float32 (exact) and rounding the float32 product back once
+# (cvt.rn) gives the same bits as NumPy's float16 multiply (which computes
+# in float32 too) in three plain instructions.  NaN is passed through as is.
+@cuda.jit(device=True, inline=True)
+def leaky_relu_half(x, a):
+    xf = float32(x)
+    return x if not xf <= float32(0) else float16(xf * float32(a))
+
+
+@cuda.jit(device=True, inline=True)
+def leaky_relu_grad_half(x, a):
+    return float16(1) if float32(x) > float32(0) else a
+
+
+@cuda.jit(device=True, inline=True)
+def leaky_relu_backward_half(g, x, a):
+    gf = float32(g)
+    return g if (float32(x) > float32(0) or gf != gf) else float16(gf * float32(a))
+
+
+# The generic grad's ``zero + 1`` is typed float64 by numba; one constant of
+# the array's type keeps float32 kernels free of float64 conversions.
+@cuda.jit(device=True, inline=True)
+def leaky_relu_grad_single(x, a):
+    return float32(1) if x > float32(0) else a
+
+
+SINGLE = {"leaky_relu_grad_device": leaky_relu_grad_single}
+
+HALF = {
+    "leaky_relu_device": leaky_relu_half,
+    "leaky_relu_grad_device": leaky_relu_grad_half,
+    "leaky_relu_backward_device": leaky_relu_backward_half,
+}
 
 
 def forward(x, out, a, n):

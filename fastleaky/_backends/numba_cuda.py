@@ -148,7 +148,12 @@ def _build(op, dtype):
               "backward": _kernels.backward}[op]
     # A copy per dtype, named after it: numba names its disk-cache files
     # after the function.
-    kernel = types.FunctionType(source.__code__, source.__globals__,
+    namespace = source.__globals__
+    if dtype is np.float16:
+        namespace = {**namespace, **_kernels.HALF}
+    elif dtype is np.float32:
+        namespace = {**namespace, **_kernels.SINGLE}
+    kernel = types.FunctionType(source.__code__, namespace,
                                 f"leaky_relu_{op}_{np.dtype(dtype).name}")
     kernel.__qualname__ = kernel.__name__
     kernel.__module__ = source.__module__
