@@ -194,22 +194,28 @@ def _launch_shape(n):
     return max(blocks, 1), threads
 
 
-def _fast_launcher(op, dtype):
+def _fast_launcher(op, dtype, device):
     """``f(stream_handle, blocks, threads, *args)`` launching the compiled
-    kernel through cuda.core with raw pointers, or None where numba-cuda's
-    private attributes are not what this was written against (0.30)."""
+    kernel on GPU ``device`` through cuda.core with raw pointers, or None
+    where numba-cuda's private attributes are not those of 0.30 (then the
+    public dispatcher is used)."""
     fast = _state.setdefault("fast", {})
-    key = (op, dtype)
+    key = (op, dtype, device)
     if key in fast:
         return fast[key]
     launcher = None
     try:
+        from cuda.bindings import driver as cu
         from cuda.core import LaunchConfig, Stream
         from cuda.core import launch as core_launch
+        from numba import cuda
 
         dispatcher, signature = kernel(op, dtype)
-        compiled = dispatcher.overloads[tuple(signature)]
-        handle = compiled.library.get_cufunc().kernel
+        with cuda.gpus[device]:
+            context = int(cuda.current_context().handle)
+            # private: _Kernel.library -> CodeLibrary.get_cufunc() -> the
+            # cuda.core Kernel loaded in this device's primary context
+            handle = dispatcher.overloads[tuple(signature)].library.get_cufunc().kernel
     except (ImportError, AttributeError, KeyError, TypeError):
         handle = None
     if handle is not None:
@@ -225,7 +231,14 @@ def _fast_launcher(op, dtype):
             stream = streams.get(stream_handle)
             if stream is None:
                 stream = streams[stream_handle] = Stream.from_handle(stream_handle)
-            core_launch(stream, cfg, handle, *args)
+            # The launch goes to the calling thread's current context: make
+            # it this device's primary context when it is not (another
+            # thread, another GPU current); ~0.2 us to check.
+            if int(cu.cuCtxGetCurrent()[1]) == context:
+                core_launch(stream, cfg, handle, *args)
+            else:
+                with cuda.gpus[device]:
+                    core_launch(stream, cfg, handle, *args)
 
     fast[key] = launcher
     return launcher
@@ -237,13 +250,14 @@ def _array_params(ptr, n, itemsize):
     return (0, 0, n, itemsize, ptr, n, itemsize)
 
 
-def launch(op, dtype, n, inputs, out, a, stream=0):
+def launch(op, dtype, n, inputs, out, a, stream=0, device=0):
     """Run ``op`` on ``n`` elements.
 
     ``inputs`` and ``out`` are flat contiguous buffers of ``dtype``: device
     pointers (ints) on a GPU, or 1-D arrays numba can launch with (the
     simulator's arrays, numba device arrays).  ``a`` is a scalar of
-    ``dtype``; ``stream`` a CUDA stream handle (0: the legacy default stream).
+    ``dtype``; ``stream`` a CUDA stream handle (0: the legacy default
+    stream); ``device`` the GPU the buffers are on.
     Asynchronous on a GPU, like any kernel launch.
     """
     if n == 0:
@@ -259,7 +273,7 @@ def launch(op, dtype, n, inputs, out, a, stream=0):
             dispatcher[blocks, threads](*inputs, out, a, np.int64(n))
         return
     if all(isinstance(p, int) for p in (*inputs, out)):
-        fast = _fast_launcher(op, dtype)
+        fast = _fast_launcher(op, dtype, device)
         if fast is not None:
             itemsize = np.dtype(dtype).itemsize
             params = []
@@ -267,14 +281,17 @@ def launch(op, dtype, n, inputs, out, a, stream=0):
                 params.extend(_array_params(p, n, itemsize))
             fast(stream, blocks, threads, *params, a, np.int64(n))
             return
-        inputs = [_wrap_pointer(p, n, dtype) for p in inputs]
-        out = _wrap_pointer(out, n, dtype)
     from numba.cuda.core.errors import NumbaPerformanceWarning
+
+    from numba import cuda
 
     dispatcher, _ = kernel(op, dtype)
     # numba warns about grids smaller than the GPU; small arrays need few blocks.
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), cuda.gpus[device]:
         warnings.simplefilter("ignore", NumbaPerformanceWarning)
+        if any(isinstance(p, int) for p in (*inputs, out)):
+            inputs = [_wrap_pointer(p, n, dtype) for p in inputs]
+            out = _wrap_pointer(out, n, dtype)
         dispatcher[blocks, threads, _numba_stream(stream)](*inputs, out, a, np.int64(n))
 
 
@@ -316,7 +333,8 @@ def _on_device(op, dtype, inputs, a, out):
         launch(op, dtype, n, d_in, d_out, a)
     else:
         ptr = [d.device_ctypes_pointer.value for d in (*d_in, d_out)]
-        launch(op, dtype, n, ptr[:-1], ptr[-1], a, int(stream.handle))
+        device = cuda.get_current_device().id
+        launch(op, dtype, n, ptr[:-1], ptr[-1], a, int(stream.handle), device)
     d_out.copy_to_host(out, stream=stream)
     stream.synchronize()
 

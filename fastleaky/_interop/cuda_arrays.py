@@ -15,6 +15,7 @@ any CAI objects, an optional stream handle and an optional allocator.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -249,13 +250,13 @@ def compute(op, arrays, alpha, out=None, *, backend="auto", stream=None, empty=N
         # slicing one buffer differently without a copy: a view that is not
         # the target itself but shares its memory would be read after
         # being written, so it is staged too.
-        if v.dtype != dtype or not fits or _overlaps(v, target):
+        if v.dtype != dtype or not fits or (out is not None and _overlaps(v, target)):
             staged = describe(allocate(shape, dtype, order))
             _assign(staged, v, stream)
             v = staged
         flats.append(_flat(v, order, simulating))
-    n = int(np.prod(shape, dtype=np.int64))
-    impl.launch(op, dtype.type, n, flats, _flat(target, order, simulating), a, stream)
+    n = math.prod(shape)
+    impl.launch(op, dtype.type, n, flats, _flat(target, order, simulating), a, stream, device)
     if target is not result:
         _assign(result, target, stream)
     return result.obj
@@ -266,7 +267,7 @@ def _extent(v: _View):
         base = v.obj._ary
         lo = base.__array_interface__["data"][0]
         return lo, lo + base.nbytes
-    n = int(np.prod(v.shape, dtype=np.int64))
+    n = math.prod(v.shape)
     return v.ptr, v.ptr + n * v.dtype.itemsize
 
 
