@@ -24,6 +24,15 @@ DEFAULT_PARALLEL_MIN_ELEMENTS = {
     "float64": 16_384,
 }
 
+# CUDA launch shape (the ``cuda`` backend).  256 threads a block, each
+# handling 4 elements a tile; the grid covers the array up to
+# CUDA_BLOCKS_PER_SM blocks per SM, beyond which it strides.  Under the
+# simulator every CUDA thread is a Python thread: few and small blocks.
+CUDA_THREADS_PER_BLOCK = 256
+CUDA_BLOCKS_PER_SM = 16
+CUDA_SIM_THREADS_PER_BLOCK = 8
+CUDA_SIM_MAX_BLOCKS = 2
+
 _tuned: dict | None = None
 
 

@@ -61,6 +61,8 @@ _REGISTRY: dict[str, _Entry] = {
                'Numba @vectorize(target="cpu") ufuncs'),
         _Entry("numba-parallel", "fastleaky._backends.numba_ufunc:PARALLEL", "cpu",
                'Numba @vectorize(target="parallel") ufuncs'),
+        _Entry("cuda", "fastleaky._backends.numba_cuda", "cuda",
+               "numba-cuda kernels, grid-stride, 4 elements a thread"),
     )
 }
 

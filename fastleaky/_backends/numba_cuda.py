@@ -1,0 +1,351 @@
+"""The ``cuda`` backend: numba-cuda kernels, grid-stride, several elements a thread.
+
+Nothing here runs at ``import fastleaky``: numba.cuda is imported by
+``available()`` and the kernels are compiled on first use (``cache=True``).
+
+Kernel shape: each thread handles ``ITEMS`` elements of a tile of
+``ITEMS * blockDim`` (coalesced: element ``k`` of thread ``t`` is at
+``tile + t + k * blockDim``), issuing all loads before any store, and the
+grid strides over the tiles.  On an H100 this shape reached 0.99-1.00x of
+device-copy bandwidth at 16M-268M float32 elements, where one element per
+thread reached 0.78x.  Indices are int64, so arrays above 2**31 elements work.
+
+Launch paths (``launch``): on a GPU, numba's compiled kernel is launched
+through ``cuda.core.launch`` with raw pointers and a cached launch
+configuration (numba's own dispatcher types every argument and exports each
+array twice through DLPack on every call: ~37 us a launch with device arrays
+on an H100).  The compiled kernel handle comes from private numba-cuda
+attributes, so it is feature-detected; without them the plain
+``kernel[grid, block, stream](...)`` dispatcher is used.  Under the simulator
+(``NUMBA_ENABLE_CUDASIM=1``) kernels always run through the plain dispatcher
+with the simulator's arrays.
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib.metadata
+import importlib.util
+import os
+import sys
+import threading
+import types
+import warnings
+
+import numpy as np
+
+from .. import config
+
+ITEMS = 4  # elements per thread per tile (written out in _cuda_kernels)
+
+_OPS = ("forward", "grad", "backward")
+_DTYPES = (np.float16, np.float32, np.float64)
+_lock = threading.Lock()
+_state: dict = {}  # "cuda", "sim", "kernels", "fast", "configs", "streams", ...
+
+
+# ---------------------------------------------------------------- availability
+
+def _numpy_too_new() -> str | None:
+    # numba-cuda 0.30 registers an overload for np.row_stack, which NumPy 2.5
+    # removed: importing its array support fails there.
+    version = importlib.metadata.version("numba-cuda")
+    major_minor = tuple(int(p) for p in version.split(".")[:2])
+    if major_minor <= (0, 30) and not hasattr(np, "row_stack"):
+        return (f"numba-cuda {version} does not work with numpy {np.__version__} "
+                "(np.row_stack is gone); install numpy<2.5 or a newer numba-cuda")
+    return None
+
+
+def available() -> tuple[bool, str]:
+    """Cheap and side-effect free: imports neither numba nor anything CUDA,
+    and never initialises the driver (a process that forks after calling
+    ``fastleaky.backends()`` keeps a usable GPU in its children)."""
+    if importlib.util.find_spec("numba_cuda") is None:
+        return False, "numba-cuda is not installed (pip install 'fastleaky[cuda]')"
+    too_new = _numpy_too_new()
+    if too_new:
+        return False, too_new
+    version = importlib.metadata.version("numba-cuda")
+    if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
+        return True, f"numba-cuda {version}, CUDA simulator (NUMBA_ENABLE_CUDASIM=1)"
+    problem = _driver_problem()
+    if problem:
+        return False, problem
+    return True, f"numba-cuda {version}, {_driver_version()}"
+
+
+def _driver_library():
+    """The CUDA driver library, loaded where numba-cuda would look for it."""
+    import ctypes
+
+    if os.environ.get("NUMBA_CUDA_DRIVER"):
+        names = [os.environ["NUMBA_CUDA_DRIVER"]]
+    elif sys.platform == "win32":
+        names = ["nvcuda.dll"]
+    else:
+        names = ["libcuda.so.1", "libcuda.so"]
+    errors = []
+    for name in names:
+        try:
+            return ctypes.CDLL(name), None
+        except OSError as exc:
+            errors.append(str(exc))
+    return None, "; ".join(errors)
+
+
+def _driver_problem() -> str | None:
+    lib, error = _driver_library()
+    if lib is None:
+        return f"no CUDA driver found ({error})"
+    if sys.platform.startswith("linux") and not glob.glob("/dev/nvidia[0-9]*"):
+        return "the CUDA driver is installed but no GPU device (/dev/nvidia*) is present"
+    return None
+
+
+def _driver_version() -> str:
+    import ctypes
+
+    lib, _ = _driver_library()
+    version = ctypes.c_int(0)
+    if lib is None or lib.cuDriverGetVersion(ctypes.byref(version)) != 0:
+        return "CUDA driver found"
+    return f"CUDA driver {version.value // 1000}.{version.value % 1000 // 10}"
+
+
+def native_dtypes() -> frozenset:
+    return frozenset(_DTYPES)
+
+
+def _simulating() -> bool:
+    from numba.cuda.core import config as numba_config
+
+    return bool(numba_config.ENABLE_CUDASIM)
+
+
+def simulating() -> bool:
+    """Whether numba-cuda runs its simulator (``NUMBA_ENABLE_CUDASIM=1``)."""
+    if "sim" not in _state:
+        _state["sim"] = _simulating()
+    return _state["sim"]
+
+
+# ---------------------------------------------------------------- kernels
+
+def _build(op, dtype):
+    """Compile one kernel: ``(inputs..., out, alpha, n)`` on 1-D C arrays."""
+    from numba import cuda
+    from numba.cuda.types import float16, float32, float64, int64
+
+    from . import _cuda_kernels as _kernels
+
+    scalar = {np.float16: float16, np.float32: float32, np.float64: float64}[dtype]
+    arr = scalar[::1]
+    n_inputs = 2 if op == "backward" else 1
+    signature = (*([arr] * n_inputs), arr, scalar, int64)
+
+    source = {"forward": _kernels.forward, "grad": _kernels.grad,
+              "backward": _kernels.backward}[op]
+    # A copy per dtype, named after it: numba names its disk-cache files
+    # after the function.
+    namespace = source.__globals__
+    if dtype is np.float16:
+        namespace = {**namespace, **_kernels.HALF}
+    elif dtype is np.float32:
+        namespace = {**namespace, **_kernels.SINGLE}
+    kernel = types.FunctionType(source.__code__, namespace,
+                                f"leaky_relu_{op}_{np.dtype(dtype).name}")
+    kernel.__qualname__ = kernel.__name__
+    kernel.__module__ = source.__module__
+    return cuda.jit([signature], cache=True)(kernel), signature
+
+
+def kernel(op, dtype):
+    """The compiled kernel (a numba dispatcher) and its one signature."""
+    key = (op, dtype)
+    kernels = _state.setdefault("kernels", {})
+    try:
+        return kernels[key]
+    except KeyError:
+        pass
+    with _lock:
+        if key not in kernels:
+            kernels[key] = _build(op, dtype)
+    return kernels[key]
+
+
+# ---------------------------------------------------------------- launching
+
+def _launch_shape(n):
+    """(blocks, threads) for n elements: enough tiles to cover n, capped so
+    that large arrays loop (grid-stride) instead of launching ~n/1024 blocks."""
+    if simulating():
+        threads = config.CUDA_SIM_THREADS_PER_BLOCK
+        cap = config.CUDA_SIM_MAX_BLOCKS
+    else:
+        threads = config.CUDA_THREADS_PER_BLOCK
+        cap = _state.get("max_blocks")
+        if cap is None:
+            from numba import cuda
+
+            sms = cuda.get_current_device().MULTIPROCESSOR_COUNT
+            cap = _state["max_blocks"] = sms * config.CUDA_BLOCKS_PER_SM
+    blocks = min(-(-n // (threads * ITEMS)), cap)
+    return max(blocks, 1), threads
+
+
+def _fast_launcher(op, dtype, device):
+    """``f(stream_handle, blocks, threads, *args)`` launching the compiled
+    kernel on GPU ``device`` through cuda.core with raw pointers, or None
+    where numba-cuda's private attributes are not those of 0.30 (then the
+    public dispatcher is used)."""
+    fast = _state.setdefault("fast", {})
+    key = (op, dtype, device)
+    if key in fast:
+        return fast[key]
+    launcher = None
+    try:
+        from cuda.bindings import driver as cu
+        from cuda.core import LaunchConfig, Stream
+        from cuda.core import launch as core_launch
+        from numba import cuda
+
+        dispatcher, signature = kernel(op, dtype)
+        with cuda.gpus[device]:
+            context = int(cuda.current_context().handle)
+            # private: _Kernel.library -> CodeLibrary.get_cufunc() -> the
+            # cuda.core Kernel loaded in this device's primary context
+            handle = dispatcher.overloads[tuple(signature)].library.get_cufunc().kernel
+    except (ImportError, AttributeError, KeyError, TypeError):
+        handle = None
+    if handle is not None:
+        configs: dict = {}
+        streams: dict = {}
+
+        def launcher(stream_handle, blocks, threads, *args):
+            cfg = configs.get(blocks)
+            if cfg is None:
+                if len(configs) > 4096:
+                    configs.clear()
+                cfg = configs[blocks] = LaunchConfig(grid=blocks, block=threads)
+            stream = streams.get(stream_handle)
+            if stream is None:
+                stream = streams[stream_handle] = Stream.from_handle(stream_handle)
+            # The launch goes to the calling thread's current context: make
+            # it this device's primary context when it is not (another
+            # thread, another GPU current); ~0.2 us to check.
+            if int(cu.cuCtxGetCurrent()[1]) == context:
+                core_launch(stream, cfg, handle, *args)
+            else:
+                with cuda.gpus[device]:
+                    core_launch(stream, cfg, handle, *args)
+
+    fast[key] = launcher
+    return launcher
+
+
+def _array_params(ptr, n, itemsize):
+    # numba's 1-D array argument: meminfo, parent, nitems, itemsize, data,
+    # shape[0], strides[0] (all pointer-sized).
+    return (0, 0, n, itemsize, ptr, n, itemsize)
+
+
+def launch(op, dtype, n, inputs, out, a, stream=0, device=0):
+    """Run ``op`` on ``n`` elements.
+
+    ``inputs`` and ``out`` are flat contiguous buffers of ``dtype``: device
+    pointers (ints) on a GPU, or 1-D arrays numba can launch with (the
+    simulator's arrays, numba device arrays).  ``a`` is a scalar of
+    ``dtype``; ``stream`` a CUDA stream handle (0: the legacy default
+    stream); ``device`` the GPU the buffers are on.
+    Asynchronous on a GPU, like any kernel launch.
+    """
+    if n == 0:
+        return
+    blocks, threads = _launch_shape(n)
+    if simulating():
+        dispatcher, _ = kernel(op, dtype)
+        # The simulator computes with NumPy scalars, which warn on inf * 0
+        # and overflow; the results are the defined IEEE ones.  Warning
+        # filters (not errstate) reach the simulator's thread per CUDA thread.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            dispatcher[blocks, threads](*inputs, out, a, np.int64(n))
+        return
+    if all(isinstance(p, int) for p in (*inputs, out)):
+        fast = _fast_launcher(op, dtype, device)
+        if fast is not None:
+            itemsize = np.dtype(dtype).itemsize
+            params = []
+            for p in (*inputs, out):
+                params.extend(_array_params(p, n, itemsize))
+            fast(stream, blocks, threads, *params, a, np.int64(n))
+            return
+    from numba.cuda.core.errors import NumbaPerformanceWarning
+
+    from numba import cuda
+
+    dispatcher, _ = kernel(op, dtype)
+    # numba warns about grids smaller than the GPU; small arrays need few blocks.
+    with warnings.catch_warnings(), cuda.gpus[device]:
+        warnings.simplefilter("ignore", NumbaPerformanceWarning)
+        if any(isinstance(p, int) for p in (*inputs, out)):
+            inputs = [_wrap_pointer(p, n, dtype) for p in inputs]
+            out = _wrap_pointer(out, n, dtype)
+        dispatcher[blocks, threads, _numba_stream(stream)](*inputs, out, a, np.int64(n))
+
+
+def _wrap_pointer(ptr, n, dtype):
+    from numba import cuda
+
+    if not isinstance(ptr, int):
+        return ptr
+    desc = {"shape": (n,), "strides": None, "typestr": np.dtype(dtype).str,
+            "data": (ptr, False), "version": 3}
+    return cuda.from_cuda_array_interface(desc, owner=None, sync=False)
+
+
+def _numba_stream(handle):
+    from numba import cuda
+
+    streams = _state.setdefault("numba_streams", {})
+    stream = streams.get(handle)
+    if stream is None:
+        stream = streams[handle] = (
+            cuda.default_stream() if handle == 0 else cuda.external_stream(handle)
+        )
+    return stream
+
+
+# ---------------------------------------------------------------- host arrays
+
+def _on_device(op, dtype, inputs, a, out):
+    """Host NumPy arrays (``backend="cuda"``): copy in, compute, copy back."""
+    from numba import cuda
+
+    n = out.size
+    if n == 0:
+        return
+    stream = cuda.stream()
+    d_in = [cuda.to_device(x, stream=stream) for x in inputs]
+    d_out = cuda.device_array(n, dtype, stream=stream)
+    if simulating():
+        launch(op, dtype, n, d_in, d_out, a)
+    else:
+        ptr = [d.device_ctypes_pointer.value for d in (*d_in, d_out)]
+        device = cuda.get_current_device().id
+        launch(op, dtype, n, ptr[:-1], ptr[-1], a, int(stream.handle), device)
+    d_out.copy_to_host(out, stream=stream)
+    stream.synchronize()
+
+
+def forward(x, a, out):
+    _on_device("forward", out.dtype.type, (x,), a, out)
+
+
+def grad(x, a, out):
+    _on_device("grad", out.dtype.type, (x,), a, out)
+
+
+def backward(g, x, a, out):
+    _on_device("backward", out.dtype.type, (g, x), a, out)

@@ -1,0 +1,282 @@
+"""Device arrays: CuPy, Numba device arrays, PyTorch CUDA tensors, anything
+with ``__cuda_array_interface__`` (and, under the simulator, Numba's
+simulated device arrays).
+
+The result is the caller's kind of array, allocated by the input's own
+library on the input's GPU, computed on the caller's stream (the CAI
+``stream`` field, CuPy's or PyTorch's current stream), with no host round
+trip.  Contiguous input (C or Fortran order) is used in place; strided views
+are first copied to a contiguous buffer on the device.  Validation is
+``fastleaky.api``'s, so errors are the host path's.
+
+``compute`` is the entry point for other adapters (the torch one): it takes
+any CAI objects, an optional stream handle and an optional allocator.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import api, registry
+
+
+@dataclass
+class _View:
+    obj: object
+    library: str  # "cupy", "torch", "numba", "sim" or "cai"
+    shape: tuple
+    dtype: np.dtype
+    ptr: int
+    c_contiguous: bool
+    f_contiguous: bool
+    readonly: bool
+    stream: int | None  # CAI stream field (None: not given)
+
+
+def _library(obj) -> str:
+    module = type(obj).__module__
+    if module.startswith("numba.cuda.simulator"):
+        return "sim"
+    top = module.partition(".")[0]
+    if top in ("cupy", "torch"):
+        return top
+    if top in ("numba", "numba_cuda"):
+        return "numba"
+    return "cai"
+
+
+def _contiguity(shape, strides, itemsize):
+    if strides is None:
+        return True, len(shape) <= 1 or 0 in shape
+    c = f = True
+    expected = itemsize
+    for n, s in zip(reversed(shape), reversed(strides)):
+        if n != 1 and s != expected:
+            c = False
+        expected *= n
+    expected = itemsize
+    for n, s in zip(shape, strides):
+        if n != 1 and s != expected:
+            f = False
+        expected *= n
+    if 0 in shape:
+        c = f = True
+    return c, f
+
+
+def describe(obj) -> _View:
+    """What the kernels need to know about one device array."""
+    library = _library(obj)
+    if library == "sim":
+        dtype = np.dtype(obj.dtype)
+        c, f = bool(obj.flags["C_CONTIGUOUS"]), bool(obj.flags["F_CONTIGUOUS"])
+        return _View(obj, library, tuple(obj.shape), dtype, 0, c, f, False, None)
+    try:
+        cai = obj.__cuda_array_interface__
+    except AttributeError:
+        raise TypeError(
+            f"cannot mix host and device arrays: got {type(obj).__name__} "
+            "alongside a device array (move it with the device library first)"
+        ) from None
+    dtype = np.dtype(cai["typestr"])
+    shape = tuple(cai["shape"])
+    c, f = _contiguity(shape, cai.get("strides"), dtype.itemsize)
+    if cai.get("strides") is None:
+        f = f or len(shape) <= 1
+    ptr, readonly = cai["data"]
+    return _View(obj, library, shape, dtype, ptr or 0, c, f, bool(readonly), cai.get("stream"))
+
+
+def _device_of(view: _View) -> int:
+    if view.library == "cupy":
+        return view.obj.device.id
+    if view.library == "torch":
+        return view.obj.device.index
+    if view.library == "sim" or view.ptr == 0:
+        return 0
+    from cuda.bindings import driver
+
+    err, ordinal = driver.cuPointerGetAttribute(
+        driver.CUpointer_attribute.CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, view.ptr
+    )
+    return int(ordinal) if err == driver.CUresult.CUDA_SUCCESS else -1
+
+
+def _stream_of(view: _View) -> int:
+    """The caller's stream, as a raw handle (0: the legacy default stream)."""
+    if view.library == "cupy":
+        import cupy
+
+        return cupy.cuda.get_current_stream().ptr
+    if view.library == "torch":
+        import torch
+
+        return torch.cuda.current_stream(view.obj.device).cuda_stream
+    if view.stream in (None, 1):
+        return 0
+    return int(view.stream)
+
+
+# ---------------------------------------------------------------- allocation
+
+def _empty(like: _View, shape, dtype, order):
+    """An uninitialised array of the input's kind, on its device."""
+    if like.library == "cupy":
+        import cupy
+
+        with like.obj.device:
+            return cupy.empty(shape, dtype, order=order)
+    if like.library == "torch":
+        import torch
+
+        out = torch.empty(shape[::-1] if order == "F" else shape,
+                          dtype=getattr(torch, dtype.name), device=like.obj.device)
+        return out.permute(*reversed(range(len(shape)))) if order == "F" else out
+    from numba import cuda
+
+    if like.library == "sim":
+        return cuda.device_array(shape, dtype, order=order)
+    device = _device_of(like)
+    with cuda.gpus[device]:
+        return cuda.device_array(shape, dtype, order=order)
+
+
+def _as_numba(view: _View):
+    """A numba device array sharing the view's memory (copy path only)."""
+    if view.library in ("sim", "numba"):
+        return view.obj
+    from numba import cuda
+
+    return cuda.from_cuda_array_interface(view.obj.__cuda_array_interface__,
+                                          owner=view.obj, sync=False)
+
+
+def _assign(dst: _View, src: _View, stream: int):
+    """dst[...] = src on the device (any layouts, casting as NumPy would)."""
+    if dst.library == src.library == "cupy":
+        dst.obj[...] = src.obj
+    elif dst.library == src.library == "torch":
+        dst.obj.copy_(src.obj)
+    else:
+        target = _as_numba(dst)
+        if dst.library == "sim":
+            target[...] = _as_numba(src)
+        else:
+            from fastleaky._backends.numba_cuda import _numba_stream
+
+            target.setitem(Ellipsis, _as_numba(src), stream=_numba_stream(stream))
+
+
+def _flat(view: _View, order, simulating):
+    """The 1-D launch argument for a contiguous view."""
+    if simulating:
+        return view.obj.reshape(-1, order=order) if len(view.shape) != 1 else view.obj
+    return view.ptr
+
+
+# ---------------------------------------------------------------- entry points
+
+def _check_backend(backend):
+    name = registry.requested_name(backend)
+    if backend not in ("auto", "cuda"):
+        raise ValueError(
+            f"backend {name!r} computes on host (NumPy) arrays; device arrays "
+            "need backend='cuda' or 'auto'"
+        )
+    return registry.require("cuda")
+
+
+def dispatch(op, arrays, alpha, out, backend):
+    """The ``fastleaky.interop`` adapter entry point."""
+    return compute(op, arrays, alpha, out, backend=backend)
+
+
+def compute(op, arrays, alpha, out=None, *, backend="auto", stream=None, empty=None):
+    """Run ``op`` ("forward", "grad", "backward") on device arrays.
+
+    ``stream`` is a raw CUDA stream handle; None takes the caller's current
+    stream from the input's library.  ``empty(shape, dtype, order)``, if
+    given, allocates the result (default: the input's own library).
+    """
+    impl = _check_backend(backend)
+    views = [describe(a) for a in arrays]
+    x = views[-1]
+    dtype = api.result_dtype([v.dtype for v in views])
+    shape = x.shape
+    if len(views) == 2 and views[0].shape != shape:
+        raise ValueError(
+            f"grad_output has shape {views[0].shape} but x has shape {shape}; they must match"
+        )
+    a = api.cast_alpha(api.check_alpha(alpha), dtype)
+    device = _device_of(x)
+    if any(_device_of(v) != device for v in views[:-1]):
+        raise ValueError("grad_output and x are on different GPUs")
+    if out is not None:
+        if isinstance(out, np.ndarray):
+            raise TypeError("out must be a device array like the input, got numpy.ndarray")
+        o = describe(out)
+        if o.shape != shape:
+            raise ValueError(f"out has shape {o.shape}, the result has shape {shape}")
+        if o.dtype != dtype:
+            raise TypeError(f"out has dtype {o.dtype}, the result has dtype {dtype}")
+        if o.readonly:
+            raise ValueError("out is read-only")
+        if _device_of(o) != device:
+            raise ValueError(f"out is on GPU {_device_of(o)}, the input on GPU {device}")
+    if stream is None:
+        stream = _stream_of(x)
+    simulating = impl.simulating()
+
+    # Memory order the kernel runs in: the input's, when every operand has it.
+    order = "F" if (x.f_contiguous and not x.c_contiguous) else "C"
+    allocate = empty or (lambda shp, dt, order: _empty(x, shp, dt, order))
+    if out is None:
+        result = target = describe(allocate(shape, dtype, order))
+    else:
+        result = o
+        if o.c_contiguous or o.f_contiguous:
+            order = "C" if o.c_contiguous else "F"
+            target = o
+        else:
+            target = describe(allocate(shape, dtype, order))
+
+    flats = []
+    for v in views:
+        fits = v.c_contiguous if order == "C" else v.f_contiguous
+        # Partial overlap with out never happens for device arrays made by
+        # slicing one buffer differently without a copy: a view that is not
+        # the target itself but shares its memory would be read after
+        # being written, so it is staged too.
+        if v.dtype != dtype or not fits or (out is not None and _overlaps(v, target)):
+            staged = describe(allocate(shape, dtype, order))
+            _assign(staged, v, stream)
+            v = staged
+        flats.append(_flat(v, order, simulating))
+    n = math.prod(shape)
+    impl.launch(op, dtype.type, n, flats, _flat(target, order, simulating), a, stream, device)
+    if target is not result:
+        _assign(result, target, stream)
+    return result.obj
+
+
+def _extent(v: _View):
+    if v.library == "sim":
+        base = v.obj._ary
+        lo = base.__array_interface__["data"][0]
+        return lo, lo + base.nbytes
+    n = math.prod(v.shape)
+    return v.ptr, v.ptr + n * v.dtype.itemsize
+
+
+def _overlaps(v: _View, target: _View) -> bool:
+    """Shares memory with the target without being exactly it (contiguous
+    views: their extents decide)."""
+    if v.obj is target.obj:
+        return False
+    (lo, hi), (tlo, thi) = _extent(v), _extent(target)
+    if lo == tlo and hi == thi and v.shape == target.shape:
+        return False
+    return lo < thi and tlo < hi
