@@ -63,3 +63,19 @@ def test_bad_input():
         fastleaky.leaky_relu(a, out=a.values)
     with pytest.raises(TypeError, match="complex"):
         fastleaky.leaky_relu(a.astype(complex))
+
+
+def test_import_fastleaky_loads_no_integration():
+    import subprocess
+    import sys
+    import tempfile
+
+    code = (
+        "import sys, numpy, fastleaky\n"
+        "fastleaky.leaky_relu(numpy.ones(3))\n"
+        "print([m for m in ('xarray', 'distributed', 'dask', 'torch', 'numba') if m in sys.modules])"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=tempfile.gettempdir())
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
