@@ -10,10 +10,24 @@ from .threads import thread_limit
 
 __version__ = "0.1.0"
 
+
+def get_include() -> str:
+    """The directory to put on Cython's include path for ``cimport fastleaky.kernels``.
+
+    ``fastleaky/kernels.pxd`` is installed with the package; this is the
+    directory that holds the ``fastleaky`` package (like ``numpy.get_include()``
+    for NumPy's headers), e.g. ``cythonize(..., include_path=[fastleaky.get_include()])``.
+    """
+    import os
+
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 __all__ = [
     "BackendInfo",
     "BackendUnavailableError",
     "backends",
+    "get_include",
     "leaky_relu",
     "leaky_relu_backward",
     "leaky_relu_grad",

@@ -1,0 +1,100 @@
+"""LeakyReLU as Numba-compiled scalar functions for your own ``@njit`` code.
+
+::
+
+    import numba, numpy as np
+    from fastleaky.jit import leaky_relu, leaky_relu_grad
+
+    @numba.njit(cache=True)
+    def my_layer(x, alpha, out):
+        for i in range(x.size):
+            out[i] = leaky_relu(x[i], alpha)
+
+Each function is a ``numba.njit(cache=True)`` dispatcher, so it also works
+from plain Python.  ``alpha`` is cast to the type of ``x`` before it is
+used (``x`` float32 and ``alpha`` a Python float compute in float32), which
+makes the results bit-exact with ``fastleaky.reference`` and with the
+array backends; integer or bool ``x`` computes in float64, as NumPy does.
+``leaky_relu_grad`` is ``alpha`` at exactly ``x == 0``, as in PyTorch.
+
+Importing this module imports Numba (``import fastleaky`` does not).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba.core import types
+from numba.extending import overload
+from numba.np.numpy_support import as_dtype
+
+__all__ = ["leaky_relu", "leaky_relu_grad", "leaky_relu_backward"]
+
+
+def _float_type(*numba_types):
+    """The NumPy scalar type fastleaky computes in for these argument types."""
+    dtypes = [as_dtype(t) for t in numba_types]
+    dtype = np.result_type(*dtypes)
+    if dtype.kind != "f":
+        dtype = np.result_type(np.float64, *dtypes)
+    return dtype.type
+
+
+def _as_compute_type(x, alpha):
+    """(x, alpha) both in x's floating type (Python fallback; see the overload)."""
+    t = np.asarray(x).dtype.type
+    t = t if np.dtype(t).kind == "f" else np.float64
+    return t(x), t(alpha)
+
+
+@overload(_as_compute_type)
+def _as_compute_type_impl(x, alpha):
+    if not isinstance(x, (types.Float, types.Integer, types.Boolean)):
+        return None
+    cast = _float_type(x)
+
+    def impl(x, alpha):
+        return cast(x), cast(alpha)
+
+    return impl
+
+
+def _as_common_type(g, x, alpha):
+    t = np.result_type(np.asarray(g), np.asarray(x)).type
+    t = t if np.dtype(t).kind == "f" else np.float64
+    return t(g), t(x), t(alpha)
+
+
+@overload(_as_common_type)
+def _as_common_type_impl(g, x, alpha):
+    kinds = (types.Float, types.Integer, types.Boolean)
+    if not (isinstance(g, kinds) and isinstance(x, kinds)):
+        return None
+    cast = _float_type(g, x)
+
+    def impl(g, x, alpha):
+        return cast(g), cast(x), cast(alpha)
+
+    return impl
+
+
+@numba.njit(cache=True)
+def leaky_relu(x, alpha):
+    """``x`` if ``x > 0`` else ``alpha * x``, with alpha in x's type."""
+    x, a = _as_compute_type(x, alpha)
+    return x if x > 0 else x * a
+
+
+@numba.njit(cache=True)
+def leaky_relu_grad(x, alpha):
+    """1 where ``x > 0``, else ``alpha`` (``x == 0`` and NaN included)."""
+    x, a = _as_compute_type(x, alpha)
+    _, one = _as_compute_type(x, 1)
+    return one if x > 0 else a
+
+
+@numba.njit(cache=True)
+def leaky_relu_backward(grad_output, x, alpha):
+    """``grad_output * leaky_relu_grad(x, alpha)`` as one select."""
+    g, x, a = _as_common_type(grad_output, x, alpha)
+    return g if x > 0 else g * a
