@@ -21,7 +21,8 @@ def _cython_version() -> str | None:
         from .._backends import _cython_loop
 
         source = Path(_cython_loop.__file__).with_name("_cython_loop.c")
-        first = source.open().readline()
+        with source.open() as f:
+            first = f.readline()
         if "Cython" in first:
             return first.split("Cython", 1)[1].strip(" */\n") + " (built with)"
     except (ImportError, OSError):
