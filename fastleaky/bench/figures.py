@@ -29,17 +29,23 @@ def plot_function(path, alphas=(0.01,), xmin: float = -2.0, xmax: float = 2.0) -
     ax_f, ax_g = fig.subplots(1, 2)
     x = np.linspace(xmin, xmax, 801)
     neg, pos = x[x <= 0], x[x > 0]
+    # x > 0 is the same for every alpha: drawn once, in black when alphas differ
+    shared = "black" if len(alphas) > 1 else "C0"
     for i, alpha in enumerate(alphas):
         color = f"C{i % 10}"
         label = f"alpha = {alpha:g}"
-        ax_f.plot(x, fastleaky.leaky_relu(x, alpha), color=color, lw=2, label=label)
         if len(neg):
+            ax_f.plot(neg, fastleaky.leaky_relu(neg, alpha), color=color, lw=2, label=label)
             ax_g.plot(neg, fastleaky.leaky_relu_grad(neg, alpha), color=color, lw=2, label=label)
-        if len(pos):
-            ax_g.plot(pos, fastleaky.leaky_relu_grad(pos, alpha), color=color, lw=2)
         if xmin <= 0 <= xmax:
             ax_g.plot([0], [alpha], "o", color=color, ms=5)
-            ax_g.plot([0], [1], "o", mfc="white", mec=color, ms=5)
+    if len(pos):
+        ax_f.plot(np.r_[0.0, pos] if len(neg) else pos,
+                  fastleaky.leaky_relu(np.r_[0.0, pos] if len(neg) else pos), color=shared,
+                  lw=2, label="x > 0 (every alpha)" if len(alphas) > 1 else None)
+        ax_g.plot(pos, fastleaky.leaky_relu_grad(pos), color=shared, lw=2)
+    if xmin <= 0 <= xmax:
+        ax_g.plot([0], [1], "o", mfc="white", mec=shared, ms=5)
     ax_f.set_title("LeakyReLU  f(x) = x if x > 0 else alpha·x")
     ax_g.set_title("derivative  f'(x) = 1 if x > 0 else alpha")
     for ax in (ax_f, ax_g):
