@@ -54,7 +54,8 @@ def plot_function(path, alphas=(0.01,), xmin: float = -2.0, xmax: float = 2.0) -
         ax.set_xlim(xmin, xmax)
         ax.set_xlabel("x")
         ax.grid(True, alpha=0.3)
-        ax.legend(loc="upper left", fontsize=9)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper left", fontsize=9)
     ax_f.set_ylabel("f(x)")
     ax_g.set_ylabel("f'(x)")
     path.parent.mkdir(parents=True, exist_ok=True)
