@@ -105,7 +105,7 @@ def _writable_folder(path) -> Path:
 
 
 class _Progress:
-    """A rich progress bar on stderr, or one line per cell without rich."""
+    """A rich progress bar on a terminal's stderr, else one line per finished cell."""
 
     def __init__(self, total: int):
         self.total = total
@@ -117,9 +117,13 @@ class _Progress:
         except ImportError:
             self.bar = None
             return
+        console = Console(stderr=True)
+        if not console.is_terminal:  # a log file: one line per cell instead of a live bar
+            self.bar = None
+            return
         self.bar = Progress(TextColumn("{task.description:<44}"), BarColumn(),
                             MofNCompleteColumn(), TimeElapsedColumn(),
-                            console=Console(stderr=True), transient=True)
+                            console=console, transient=True)
         self.task = self.bar.add_task("starting", total=total)
 
     def __enter__(self):
