@@ -194,6 +194,7 @@ def cmd_bench(args) -> int:
         measured = runner.run(chosen, settings, progress)
     # Numba's threading layer is only known once a parallel loop ran: read it again.
     prov["threading"] = provenance.info.threading_info()
+    prov["load_average_end"] = provenance.load_average()
     elapsed = time.perf_counter() - started
     data = {
         "provenance": prov,

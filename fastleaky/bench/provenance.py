@@ -97,10 +97,13 @@ def lines(p: dict) -> list[str]:
                        f"driver {gpu['driver']}")
         else:
             out.append(f"- GPU: none ({gpu.get('reason', '')})")
-    load = p.get("load_average")
+    load, load_end = p.get("load_average"), p.get("load_average_end")
     if load:
         out.append(f"- Load average (1, 5, 15 min) when measuring started: "
-                   f"{', '.join(map(str, load))}")
+                   f"{', '.join(map(str, load))}"
+                   + (f"; when it ended: {', '.join(map(str, load_end))}" if load_end else "")
+                   + f" (on {p.get('logical_cpus', '?')} logical CPUs: above that count, "
+                   "other work shared the machine)")
     if p.get("note"):
         out.append(f"- Note: {p['note']}")
     out.append(f"- Command: `{p.get('command', '?')}`")
