@@ -86,3 +86,6 @@ def make(dtype, layout: str, n: int = 1000, seed: int = 0) -> np.ndarray:
 BENCH_SIZES_QUICK = (1_000, 100_000, 1_000_000, 10_000_000)
 BENCH_SIZES_FULL = (1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000)
 BENCH_DTYPES = ("float32", "float64", "float16")
+BENCH_DTYPES_QUICK = ("float32", "float64")
+# What the benchmark suite runs when it runs as plain tests (--benchmark-disable).
+BENCH_SIZES_TEST = (1_000,)

@@ -42,7 +42,8 @@ def _cmd_demo(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="fastleaky", description="LeakyReLU kernels: information and demos."
+        prog="fastleaky",
+        description="LeakyReLU kernels: information, demos and comparison reports."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -54,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=["float16", "float32", "float64"], default="float32")
     p.add_argument("--alpha", type=float, default=0.01)
     p.set_defaults(func=_cmd_demo)
+
+    from .bench import command as bench_command
+
+    bench_command.add_commands(sub)
     return parser
 
 
@@ -62,6 +67,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError, OSError, RuntimeError) as exc:
+    except (ValueError, TypeError, OSError, RuntimeError, ImportError) as exc:
         print(f"fastleaky {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import os
 import platform
 import sys
@@ -34,6 +35,81 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def memory_bytes() -> int | None:
+    """Total physical memory, or None where it cannot be read cheaply."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def threading_info() -> dict:
+    """Threads each runtime would use here, and Numba's threading layer.
+
+    Imports numba (never at ``import fastleaky``, only here) and starts its
+    thread pool so that the layer in use can be named without compiling.
+    """
+    from . import registry, threads
+
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count()
+    out: dict = {"usable_cpus": usable, "fastleaky_thread_limit": threads.limit()}
+    if importlib.util.find_spec("numba") is not None:
+        try:
+            import numba
+            from numba.np.ufunc import parallel
+
+            parallel._launch_threads()
+            out["numba_threading_layer"] = numba.threading_layer()
+            out["numba_num_threads"] = numba.get_num_threads()
+        except Exception as exc:  # a broken threading layer is worth reporting, not dying of
+            out["numba_threading_layer"] = f"unavailable ({type(exc).__name__}: {exc})"
+    if registry.availability("cython")[0]:
+        loop = getattr(registry.load("cython"), "_loop", None)
+        if loop is not None and hasattr(loop, "max_threads"):
+            out["cython_openmp_threads"] = loop.max_threads()
+    if "numexpr" in sys.modules or importlib.util.find_spec("numexpr") is not None:
+        import numexpr
+
+        out["numexpr_threads"] = numexpr.get_num_threads()
+    if "torch" in sys.modules:  # importing torch costs most of a second: only if loaded
+        out["torch_threads"] = sys.modules["torch"].get_num_threads()
+    return out
+
+
+def gpu_info() -> dict:
+    """The CUDA GPU Numba sees: name, compute capability, driver; or why none."""
+    if importlib.util.find_spec("numba") is None:
+        return {"found": False, "reason": "numba is not installed"}
+    try:
+        if importlib.util.find_spec("numba.cuda") is None:
+            return {"found": False, "reason": "numba-cuda is not installed"}
+        from numba import cuda
+
+        if cuda.config.ENABLE_CUDASIM:
+            return {"found": False, "reason": "CUDA simulator (NUMBA_ENABLE_CUDASIM=1)"}
+        if not cuda.is_available():
+            return {"found": False, "reason": "no CUDA driver or GPU found"}
+        from numba.cuda.cudadrv.driver import driver
+
+        dev = cuda.get_current_device()
+        name = dev.name.decode() if isinstance(dev.name, bytes) else str(dev.name)
+        major, minor = dev.compute_capability
+        return {
+            "found": True,
+            "name": name,
+            "count": len(cuda.gpus),
+            "compute_capability": f"{major}.{minor}",
+            "driver": ".".join(map(str, driver.get_version())),
+            "memory_bytes": cuda.current_context().get_memory_info()[1],
+        }
+    except Exception as exc:  # any CUDA failure means "no usable GPU" here
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return {"found": False, "reason": f"{type(exc).__name__}: {first}"}
+
+
 def collect() -> dict:
     import fastleaky
 
@@ -48,13 +124,19 @@ def collect() -> dict:
         ],
         "thresholds": config.thresholds_in_force(),
         "executable": sys.executable,
+        "memory_bytes": memory_bytes(),
+        "threading": threading_info(),
+        "gpu": gpu_info(),
     }
 
 
 def render_text() -> str:
     data = collect()
+    mem = data["memory_bytes"]
+    mem_text = f", {mem / 2**30:.1f} GiB memory" if mem else ""
     lines = [f"fastleaky {data['versions']['fastleaky']} on {data['platform']}",
-             f"CPU: {data['cpu']} ({data['logical_cpus']} logical CPUs)", "", "versions:"]
+             f"CPU: {data['cpu']} ({data['logical_cpus']} logical CPUs{mem_text})", "",
+             "versions:"]
     lines += [f"  {k:<12} {v or '-'}" for k, v in data["versions"].items()]
     lines += ["", "backends:"]
     for b in data["backends"]:
@@ -63,4 +145,13 @@ def render_text() -> str:
     lines += ["", f"dispatcher thresholds ({t['source']}):"]
     lines += [f"  parallel from {n:,} elements ({d})"
               for d, n in t["parallel_min_elements"].items()]
+    lines += ["", "threads:"]
+    lines += [f"  {k:<24} {'-' if v is None else v}" for k, v in data["threading"].items()]
+    gpu = data["gpu"]
+    if gpu["found"]:
+        gpu_line = (f"{gpu['name']} (compute {gpu['compute_capability']}, "
+                    f"driver {gpu['driver']}, {gpu['count']} device(s))")
+    else:
+        gpu_line = f"none ({gpu['reason']})"
+    lines += ["", f"GPU: {gpu_line}"]
     return "\n".join(lines)

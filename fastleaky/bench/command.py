@@ -1,0 +1,242 @@
+"""The ``bench``, ``report`` and ``plot`` commands (argument parsing and output)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from .. import cases
+
+DEFAULT_OUTPUT = "fastleaky-report"
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    sizes = []
+    for part in text.replace(" ", "").split(","):
+        try:
+            value = float(part.replace("_", ""))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a size: {part!r}") from None
+        if not value.is_integer() or value < 1:
+            raise argparse.ArgumentTypeError(f"sizes are whole numbers >= 1, got {part!r}")
+        sizes.append(int(value))
+    return tuple(sizes)
+
+
+def _dtypes(text: str) -> tuple[str, ...]:
+    names = tuple(p for p in text.replace(" ", "").split(",") if p)
+    for name in names:
+        if name not in cases.DTYPES:
+            raise argparse.ArgumentTypeError(
+                f"unknown dtype {name!r}; choose from {', '.join(cases.DTYPES)}")
+    return names
+
+
+def _names(text: str) -> list[str]:
+    return [p for p in text.replace(" ", "").split(",") if p]
+
+
+def add_commands(sub) -> None:
+    """Register ``bench``, ``report`` and ``plot`` on the CLI's subparsers."""
+    p = sub.add_parser(
+        "bench", help="measure every backend and installed peer; write a report folder",
+        description="Sweep sizes and dtypes over every available fastleaky backend, the "
+        "installed peers (NumPy, numexpr, PyTorch, CuPy) and the copy limit; print a "
+        "table and write report.md, throughput.png and results.json.")
+    p.add_argument("--quick", action="store_true",
+                   help=f"sizes {', '.join(f'{n:.0e}' for n in cases.BENCH_SIZES_QUICK)}, "
+                   f"dtypes {', '.join(cases.BENCH_DTYPES_QUICK)}: under a minute")
+    p.add_argument("--sizes", type=_sizes, metavar="N,N,...",
+                   help="elements per array, e.g. 1e3,1e6,1e8 (default: 1e3 ... 1e8)")
+    p.add_argument("--dtypes", type=_dtypes, metavar="DTYPE,...",
+                   help=f"from {', '.join(cases.DTYPES)} (default: all)")
+    p.add_argument("--backends", type=_names, metavar="NAME,...",
+                   help="only these fastleaky backends (e.g. cython,numba-cpu); with no "
+                   "--impls, peers other than the baselines are left out")
+    p.add_argument("--impls", type=_names, metavar="PATTERN,...",
+                   help="only implementations matching these names or globs "
+                   "(e.g. 'fastleaky:*,torch:*'); the copy limit and np.where always run")
+    p.add_argument("--alpha", type=float, default=0.01, help="slope for x <= 0 (default 0.01)")
+    p.add_argument("--repeats", type=int, help="timed repeats per cell (default 5, 7 full)")
+    p.add_argument("--min-repeat-ms", type=float, default=2.0,
+                   help="loop each call until a repeat lasts this long (default 2 ms)")
+    p.add_argument("--output", "-o", default=DEFAULT_OUTPUT, metavar="DIR",
+                   help=f"report folder (default ./{DEFAULT_OUTPUT})")
+    p.add_argument("--list", action="store_true", help="list the implementations and exit")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser(
+        "report", help="the bench report from pytest-benchmark JSON or results.json",
+        description="Render report.md and throughput.png from the JSON that "
+        "`pytest benchmarks/ --benchmark-enable --benchmark-json FILE.json` writes "
+        "(or from a results.json of `fastleaky bench`).")
+    p.add_argument("file", metavar="FILE.json")
+    p.add_argument("--output", "-o", metavar="DIR",
+                   help=f"report folder (default ./{DEFAULT_OUTPUT})", default=DEFAULT_OUTPUT)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "plot", help="draw LeakyReLU and its derivative to PNG or SVG",
+        description="Draw f(x) and f'(x) for one or more alphas.")
+    p.add_argument("--alpha", type=float, action="append", metavar="A",
+                   help="slope for x <= 0; repeat for several curves (default 0.01, 0.1, 0.3)")
+    p.add_argument("--xmin", type=float, default=-2.0)
+    p.add_argument("--xmax", type=float, default=2.0)
+    p.add_argument("-o", "--output", default="leaky_relu.png", metavar="FILE",
+                   help="a .png or .svg file (default leaky_relu.png)")
+    p.set_defaults(func=cmd_plot)
+
+
+def _writable_folder(path) -> Path:
+    """Create ``path`` if needed and prove it is writable, before any long work."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".fastleaky-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OSError(f"cannot write to output folder {str(folder)!r}: "
+                      f"{exc.strerror or exc}") from None
+    return folder
+
+
+class _Progress:
+    """A rich progress bar on a terminal's stderr, else one line per finished cell."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.done = 0
+        try:
+            from rich.console import Console
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeElapsedColumn)
+        except ImportError:
+            self.bar = None
+            return
+        console = Console(stderr=True)
+        if not console.is_terminal:  # a log file: one line per cell instead of a live bar
+            self.bar = None
+            return
+        self.bar = Progress(TextColumn("{task.description:<44}"), BarColumn(),
+                            MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=console, transient=True)
+        self.task = self.bar.add_task("starting", total=total)
+
+    def __enter__(self):
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.stop()
+
+    def __call__(self, description: str, done: bool) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, description=description, advance=1 if done else 0)
+        elif done:
+            self.done += 1
+            print(f"[{self.done}/{self.total}] {description}", file=sys.stderr, flush=True)
+
+
+def print_table(results: list[dict]) -> None:
+    from . import report
+
+    table = report.rows(report.enrich(results))
+    header, body = table[0], table[1:]
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:
+        widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+        for row in table:
+            print("  ".join(c.ljust(w) if i < 3 else c.rjust(w)
+                            for i, (c, w) in enumerate(zip(row, widths))))
+        return
+    t = Table(title="LeakyReLU: median time per call (GB/s counts read + write)")
+    for i, name in enumerate(header):
+        t.add_column(name, justify="left" if i < 3 or i == len(header) - 1 else "right")
+    previous = None
+    for row in body:
+        if previous is not None and row[:2] != previous:
+            t.add_section()
+        previous = row[:2]
+        t.add_row(*row)
+    Console(width=max(150, Console().width)).print(t)
+
+
+def cmd_bench(args) -> int:
+    from . import provenance, report, runner
+
+    chosen = runner.select(args.impls, args.backends)
+    if args.list:
+        for impl in chosen:
+            print(f"{impl.name:<28} {impl.family:<10} {impl.device:<5} {impl.description}")
+        return 0
+    settings = runner.Settings(
+        sizes=args.sizes or (cases.BENCH_SIZES_QUICK if args.quick else cases.BENCH_SIZES_FULL),
+        dtypes=args.dtypes or (cases.BENCH_DTYPES_QUICK if args.quick else cases.BENCH_DTYPES),
+        alpha=args.alpha,
+        repeats=args.repeats or (5 if args.quick else 7),
+        min_repeat_s=args.min_repeat_ms / 1e3,
+    )
+    if settings.repeats < 1 or settings.min_repeat_s < 0:
+        raise ValueError("--repeats must be >= 1 and --min-repeat-ms >= 0")
+    folder = _writable_folder(args.output)
+    started = time.perf_counter()
+    prov = provenance.collect(gpu=any(i.device == "cuda" for i in chosen))
+    total = len(settings.dtypes) * len(settings.sizes) * len(chosen)
+    with _Progress(total) as progress:
+        measured = runner.run(chosen, settings, progress)
+    # Numba's threading layer is only known once a parallel loop ran: read it again.
+    prov["threading"] = provenance.info.threading_info()
+    prov["load_average_end"] = provenance.load_average()
+    elapsed = time.perf_counter() - started
+    data = {
+        "provenance": prov,
+        "settings": {
+            "sizes": list(settings.sizes), "dtypes": list(settings.dtypes),
+            "alpha": settings.alpha, "repeats": settings.repeats,
+            "min_repeat_s": settings.min_repeat_s, "elapsed_s": round(elapsed, 1),
+            "timing": (f"Timing: warm-up, then the median of {settings.repeats} repeats, each "
+                       f"looping the call until it lasts at least "
+                       f"{settings.min_repeat_s * 1e3:g} ms; implementations interleaved "
+                       "within each size; GPU work synchronized. time.perf_counter."),
+        },
+        "impls": runner.describe(chosen),
+        **measured,
+    }
+    print_table(measured["results"])
+    paths = report.write(data, folder)
+    print(f"\nmeasured in {elapsed:.1f} s; wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from . import report
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise OSError(f"no such file: {str(path)!r}")
+    data = report.load(path)
+    folder = _writable_folder(args.output)
+    print_table(data["results"])
+    paths = report.write(data, folder)
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from .figures import plot_function
+
+    alphas = args.alpha or [0.01, 0.1, 0.3]
+    out = Path(args.output)
+    if out.parent != Path(""):
+        _writable_folder(out.parent)
+    path = plot_function(out, alphas, args.xmin, args.xmax)
+    print(f"wrote {path}")
+    return 0

@@ -1,0 +1,343 @@
+"""The implementations the comparison report measures, in one string-keyed registry.
+
+Each entry's ``setup(data)`` gets a :class:`Data` (the input, a shared output
+buffer, alpha, lazily made device copies) and returns a zero-argument callable
+that does the work once and returns the result.  Callables that write into a
+buffer and return nothing carry that buffer as ``.output``.
+
+Families: ``fastleaky`` (every backend, plus "auto"), ``peer`` (what a user
+would write otherwise: NumPy, numexpr, PyTorch, CuPy) and ``limit`` (a plain
+copy of the same bytes: nothing that reads x and writes out can beat it by
+much).  A new peer is one entry in :func:`registry`.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+import fastleaky
+
+
+class Unsupported(Exception):
+    """This implementation cannot run this case (dtype, alpha); the message says why."""
+
+
+@dataclass(frozen=True)
+class Impl:
+    name: str
+    family: str  # "fastleaky", "peer" or "limit"
+    device: str  # "cpu" or "cuda"
+    setup: Callable[["Data"], Callable[[], object]] = field(repr=False)
+    description: str = ""
+    note: str = ""  # caveats shown in the report
+    valid_alpha: Callable[[float], bool] | None = field(default=None, repr=False)
+    expects: str = "leaky_relu"  # or "copy": what the output is checked against
+    sync: Callable[[], None] | None = field(default=None, repr=False)
+
+
+# Names of the copy limits: ratios are against these, per device.
+COPY_LIMIT = {"cpu": "numpy:copyto", "cuda": "cuda:copy"}
+# The baseline the "speed-up" column divides by.
+BASELINE = "numpy:where"
+
+
+class Data:
+    """The input of one case and the buffers every implementation shares.
+
+    One output buffer (and one pair of device buffers) serves all entries, so
+    a 1e8-element float64 sweep needs a few GiB, not one buffer per entry.
+    """
+
+    def __init__(self, x: np.ndarray, alpha: float):
+        self.x = x
+        self.alpha = float(alpha)
+        self.a = x.dtype.type(alpha)  # alpha in x's dtype, as the reference casts it
+        self.out = np.empty_like(x)
+        self._cache: dict[str, object] = {}
+
+    def cached(self, key: str, make: Callable[[], object]):
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def device_arrays(self):
+        """(x, out) as Numba device arrays, made once per case."""
+        from numba import cuda
+
+        return self.cached("numba-cuda", lambda: (cuda.to_device(self.x),
+                                                  cuda.device_array_like(self.x)))
+
+    def torch_cuda(self):
+        """(x, out) as torch CUDA tensors sharing the Numba device buffers."""
+        import torch
+
+        def make():
+            dx, dout = self.device_arrays()
+            return torch.as_tensor(dx, device="cuda"), torch.as_tensor(dout, device="cuda")
+
+        return self.cached("torch-cuda", make)
+
+    def cupy(self):
+        import cupy
+
+        def make():
+            dx, dout = self.device_arrays()
+            return cupy.asarray(dx), cupy.asarray(dout)
+
+        return self.cached("cupy", make)
+
+    def release(self) -> None:
+        self._cache.clear()
+        self.out = None
+
+
+def _writes(fn, out):
+    """``fn`` (returns nothing) with the buffer it writes, for the output check."""
+    fn.output = out
+    return fn
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+# ---- fastleaky --------------------------------------------------------------------------
+
+
+def _fastleaky_host(backend: str):
+    def setup(d: Data):
+        return functools.partial(fastleaky.leaky_relu, d.x, d.alpha, out=d.out, backend=backend)
+
+    return setup
+
+
+def _fastleaky_cuda(backend: str):
+    def setup(d: Data):
+        dx, dout = d.device_arrays()
+        return functools.partial(fastleaky.leaky_relu, dx, d.alpha, out=dout, backend=backend)
+
+    return setup
+
+
+# ---- NumPy ------------------------------------------------------------------------------
+
+
+def _numpy_where(d: Data):
+    x, a = d.x, d.a
+    return lambda: np.where(x > 0, x, x * a)
+
+
+def _numpy_two_pass(d: Data):
+    x, a, out = d.x, d.a, d.out
+
+    def two_pass():
+        np.multiply(x, a, out=out)
+        np.maximum(x, out, out=out)
+
+    return _writes(two_pass, out)
+
+
+def _copyto(d: Data):
+    return _writes(functools.partial(np.copyto, d.out, d.x), d.out)
+
+
+# ---- numexpr ----------------------------------------------------------------------------
+
+
+def _numexpr_where(d: Data):
+    import numexpr
+
+    if d.x.dtype == np.float16:
+        raise Unsupported("numexpr has no float16")
+    # alpha as a 0-d array of x's dtype: a Python float would make numexpr
+    # compute in float64 (not bit-exact, and a float32 run would not be one).
+    local = {"x": d.x, "a": np.asarray(d.a)}
+    return functools.partial(numexpr.evaluate, "where(x > 0, x, x * a)",
+                             local_dict=local, out=d.out)
+
+
+# ---- PyTorch ----------------------------------------------------------------------------
+
+
+def _torch_leaky_relu(d: Data):
+    import torch
+
+    t = torch.from_numpy(d.x)  # zero copy
+    return functools.partial(torch.nn.functional.leaky_relu, t, d.alpha)
+
+
+def _torch_leaky_relu_out(d: Data):
+    import torch
+
+    t, o = torch.from_numpy(d.x), torch.from_numpy(d.out)
+    # F.leaky_relu has no out=; the ATen op under it does.
+    return functools.partial(torch._C._nn.leaky_relu, t, d.alpha, out=o)
+
+
+def _torch_copy(d: Data):
+    import torch
+
+    t, o = torch.from_numpy(d.x), torch.from_numpy(d.out)
+    return functools.partial(o.copy_, t)
+
+
+def _torch_cuda_leaky_relu(d: Data):
+    import torch
+
+    t, _ = d.torch_cuda()
+    return functools.partial(torch.nn.functional.leaky_relu, t, d.alpha)
+
+
+def _torch_cuda_leaky_relu_out(d: Data):
+    import torch
+
+    t, o = d.torch_cuda()
+    return functools.partial(torch._C._nn.leaky_relu, t, d.alpha, out=o)
+
+
+def _torch_sync():
+    import torch
+
+    torch.cuda.synchronize()
+
+
+# ---- CuPy and the device copy -----------------------------------------------------------
+
+
+def _cupy_where(d: Data):
+    import cupy
+
+    x, _ = d.cupy()
+    a = d.a
+    return lambda: cupy.where(x > 0, x, x * a)
+
+
+def _cuda_copy(d: Data):
+    dx, dout = d.device_arrays()
+    return _writes(functools.partial(dout.copy_to_device, dx), dout)
+
+
+def _numba_sync():
+    from numba import cuda
+
+    cuda.synchronize()
+
+
+def _cupy_sync():
+    import cupy
+
+    cupy.cuda.Device().synchronize()
+
+
+def _alpha_in_unit_interval(alpha: float) -> bool:
+    return 0.0 <= alpha <= 1.0
+
+
+def registry() -> dict[str, Impl]:
+    """Every implementation that can run here, keyed by name, in report order.
+
+    fastleaky's backends come from ``fastleaky.backends()``; peers are listed
+    when their library is installed.  GPU entries appear only when the
+    ``cuda`` backend is available, so nothing here needs a GPU.
+    """
+    impls: list[Impl] = []
+    info = {b.name: b for b in fastleaky.backends()}
+    host = [b for b in info.values() if b.device == "cpu" and b.available]
+    cuda_ok = "cuda" in info and info["cuda"].available
+
+    impls.append(Impl(COPY_LIMIT["cpu"], "limit", "cpu", _copyto,
+                      "np.copyto(out, x): the single-thread copy limit", expects="copy"))
+    if _installed("torch"):
+        impls.append(Impl("torch:copy", "limit", "cpu", _torch_copy,
+                          "torch out.copy_(x): a copy on all cores (the best copy)",
+                          expects="copy"))
+    impls.append(Impl("fastleaky:auto", "fastleaky", "cpu", _fastleaky_host("auto"),
+                      "fastleaky.leaky_relu(x, a, out=out)"))
+    for b in host:
+        impls.append(Impl(f"fastleaky:{b.name}", "fastleaky", "cpu", _fastleaky_host(b.name),
+                          f"fastleaky.leaky_relu(..., backend={b.name!r}): {b.summary}"))
+    impls.append(Impl(BASELINE, "peer", "cpu", _numpy_where,
+                      "np.where(x > 0, x, x * a), allocating"))
+    impls.append(Impl("numpy:two-pass", "peer", "cpu", _numpy_two_pass,
+                      "np.multiply(x, a, out); np.maximum(x, out, out)",
+                      note="max(x, a*x) is LeakyReLU only for 0 <= alpha <= 1",
+                      valid_alpha=_alpha_in_unit_interval))
+    if _installed("numexpr"):
+        impls.append(Impl("numexpr:where", "peer", "cpu", _numexpr_where,
+                          "numexpr where(x > 0, x, x * a), out=, alpha a 0-d array of x's dtype"))
+    if _installed("torch"):
+        impls.append(Impl("torch:leaky_relu", "peer", "cpu", _torch_leaky_relu,
+                          "torch.nn.functional.leaky_relu(t, a), allocating"))
+        impls.append(Impl("torch:leaky_relu-out", "peer", "cpu", _torch_leaky_relu_out,
+                          "torch._C._nn.leaky_relu(t, a, out=o)"))
+    if cuda_ok:
+        impls.append(Impl(COPY_LIMIT["cuda"], "limit", "cuda", _cuda_copy,
+                          "device-to-device copy of x: the GPU copy limit",
+                          expects="copy", sync=_numba_sync))
+        impls.append(Impl("fastleaky:cuda", "fastleaky", "cuda", _fastleaky_cuda("cuda"),
+                          "fastleaky.leaky_relu(dx, a, out=dout) on device arrays",
+                          sync=_numba_sync))
+        if _installed("torch"):
+            impls.append(Impl("torch-cuda:leaky_relu", "peer", "cuda", _torch_cuda_leaky_relu,
+                              "torch.nn.functional.leaky_relu on a CUDA tensor, allocating",
+                              sync=_torch_sync))
+            impls.append(Impl("torch-cuda:leaky_relu-out", "peer", "cuda",
+                              _torch_cuda_leaky_relu_out,
+                              "torch._C._nn.leaky_relu(t, a, out=o) on CUDA tensors",
+                              sync=_torch_sync))
+        if _installed("cupy"):
+            impls.append(Impl("cupy:where", "peer", "cuda", _cupy_where,
+                              "cupy.where(x > 0, x, x * a), allocating", sync=_cupy_sync))
+    return {impl.name: impl for impl in impls}
+
+
+def to_host(result) -> np.ndarray:
+    """A NumPy copy of any result kind (ndarray, tensor, CuPy or Numba device array)."""
+    if isinstance(result, np.ndarray):
+        return result
+    if hasattr(result, "detach"):  # torch
+        return result.detach().cpu().numpy()
+    if hasattr(result, "get"):  # CuPy
+        return result.get()
+    if hasattr(result, "copy_to_host"):  # Numba device array
+        return result.copy_to_host()
+    return np.asarray(result)
+
+
+def run_once(fn) -> np.ndarray:
+    """Call ``fn`` once and return its result on the host."""
+    result = fn()
+    if result is None:
+        result = fn.output
+    return to_host(result)
+
+
+def check(impl: Impl, d: Data, fn) -> str:
+    """How ``fn``'s output compares with the reference: "bit-exact", "close
+    (max rel. err ...)" or "WRONG (...)"."""
+    got = run_once(fn)
+    if impl.expects == "copy":
+        expected = d.x
+    else:
+        expected = fastleaky.reference.leaky_relu(d.x, d.alpha)
+    if got.shape != expected.shape or got.dtype != expected.dtype:
+        return f"WRONG (got {got.dtype}{list(got.shape)}, expected {expected.dtype})"
+    bits = np.dtype(f"u{expected.dtype.itemsize}")
+    if np.array_equal(got.view(bits), expected.view(bits)):
+        return "bit-exact"
+    with np.errstate(all="ignore"):
+        same_nan = np.isnan(got) == np.isnan(expected)
+        finite = np.isfinite(expected) & np.isfinite(got)
+        inf_ok = np.array_equal(got[np.isinf(expected)], expected[np.isinf(expected)])
+        e = expected[finite].astype(np.float64)
+        g = got[finite].astype(np.float64)
+        scale = np.maximum(np.abs(e), np.finfo(expected.dtype).smallest_normal)
+        rel = float(np.max(np.abs(g - e) / scale)) if e.size else 0.0
+    if same_nan.all() and inf_ok and rel <= 4 * float(np.finfo(expected.dtype).eps):
+        return f"close (max rel. err {rel:.1e})"
+    return f"WRONG (max rel. err {rel:.1e})"

@@ -1,0 +1,182 @@
+"""The sweep behind ``fastleaky bench``: every implementation, size and dtype.
+
+Timing, per (dtype, size): each implementation is set up on the same input,
+its output checked against the reference once, then warmed up (this is where
+Numba compiles) while finding how many calls make one repeat last at least
+``min_repeat_s``.  The repeats then go round the implementations in turn,
+starting one further along each round, so drift (frequency, other jobs on
+the machine) hits all of them alike.  Reported: the median time per call.
+GPU work is synchronized before each clock reading.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .. import cases
+from . import impls as impls_mod
+from .impls import COPY_LIMIT, Data, Impl, Unsupported
+
+# Elements per array the full sweep goes to (memory permitting).
+# Bytes of memory a case needs per input byte: x, out, the reference result
+# and its temporary for the check, and one allocating implementation's result.
+_BYTES_PER_INPUT_BYTE = 6
+
+
+@dataclass
+class Settings:
+    sizes: tuple[int, ...] = cases.BENCH_SIZES_QUICK
+    dtypes: tuple[str, ...] = cases.BENCH_DTYPES
+    alpha: float = 0.01
+    repeats: int = 5
+    min_repeat_s: float = 2e-3
+
+
+def select(patterns: list[str] | None = None, backends: list[str] | None = None) -> list[Impl]:
+    """The implementations to run: all, or those matching ``patterns`` (names or
+    globs such as ``"torch:*"``) and, for fastleaky's own, ``backends``.
+
+    The copy limits and the NumPy baseline are always kept: every ratio in
+    the report is relative to them.
+    """
+    from .. import registry
+
+    available = impls_mod.registry()
+    if backends:
+        for name in backends:
+            registry.check_name(name)  # ValueError naming the valid ones
+            if name != "auto" and not registry.availability(name)[0]:
+                raise ValueError(f"backend {name!r} is unavailable here: "
+                                 f"{registry.availability(name)[1]}")
+    if patterns:
+        for pattern in patterns:
+            if not fnmatch.filter(available, pattern):
+                raise ValueError(f"no implementation matches {pattern!r}; "
+                                 f"known: {', '.join(available)}")
+    keep = set(COPY_LIMIT.values()) | {impls_mod.BASELINE}
+    chosen = []
+    for name, impl in available.items():
+        wanted = True
+        if patterns:
+            wanted = any(fnmatch.fnmatchcase(name, p) for p in patterns)
+        if backends and impl.family == "fastleaky":
+            wanted = wanted and name.split(":", 1)[1] in backends
+        elif backends and not patterns:
+            wanted = False  # --backends alone: fastleaky's backends against the baselines
+        if wanted or name in keep:
+            chosen.append(impl)
+    return chosen
+
+
+def available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _time_loops(fn, loops: int, sync) -> float:
+    calls = range(loops)
+    if sync is not None:
+        sync()
+    start = time.perf_counter()
+    for _ in calls:
+        fn()
+    if sync is not None:
+        sync()
+    return time.perf_counter() - start
+
+
+def calibrate(fn, sync, min_repeat_s: float) -> int:
+    """Calls per repeat so that a repeat lasts at least ``min_repeat_s`` (warms up too)."""
+    _time_loops(fn, 1, sync)
+    loops = 1
+    while True:
+        elapsed = _time_loops(fn, loops, sync)
+        if elapsed >= min_repeat_s or loops >= 1 << 30:
+            return loops
+        grow = math.ceil(1.2 * loops * min_repeat_s / max(elapsed, 1e-9))
+        loops = min(max(2 * loops, grow), 1 << 30)
+
+
+def run(chosen: list[Impl], settings: Settings,
+        progress: Callable[[str, bool], None] | None = None) -> dict:
+    """Measure; returns ``{"results": [...], "skipped": [...]}`` (one record per cell)."""
+    results, skipped = [], []
+    mem = available_memory()
+    for dtype in settings.dtypes:
+        for size in settings.sizes:
+            nbytes = size * np.dtype(dtype).itemsize
+            if mem is not None and nbytes * _BYTES_PER_INPUT_BYTE > mem:
+                reason = (f"needs about {nbytes * _BYTES_PER_INPUT_BYTE / 2**30:.1f} GiB, "
+                          f"{mem / 2**30:.1f} GiB available")
+                skipped += [_skip(i, dtype, size, reason) for i in chosen]
+                for impl in chosen:
+                    _step(progress, impl, dtype, size)
+                continue
+            results += _run_case(chosen, dtype, size, settings, skipped, progress)
+    return {"results": results, "skipped": skipped}
+
+
+def _skip(impl: Impl, dtype: str, size: int, reason: str) -> dict:
+    return {"impl": impl.name, "dtype": dtype, "size": size, "reason": reason}
+
+
+def _step(progress, impl, dtype, size, done=True):
+    """Report progress: ``done`` steps advance the bar, the others name the work."""
+    if progress is not None:
+        progress(f"{dtype} n={size:,} {impl.name}", done)
+
+
+def _run_case(chosen, dtype, size, settings, skipped, progress) -> list[dict]:
+    data = Data(cases.sample(dtype, size), settings.alpha)
+    ready = []  # (impl, fn, loops, check)
+    try:
+        for impl in chosen:
+            _step(progress, impl, dtype, size, done=False)
+            if impl.valid_alpha is not None and not impl.valid_alpha(settings.alpha):
+                skipped.append(_skip(impl, dtype, size, f"wrong for alpha={settings.alpha}"))
+                continue
+            try:
+                fn = impl.setup(data)
+                status = impls_mod.check(impl, data, fn)
+            except Unsupported as exc:
+                skipped.append(_skip(impl, dtype, size, str(exc)))
+                continue
+            except Exception as exc:  # a peer that fails here is reported, not fatal
+                skipped.append(_skip(impl, dtype, size, f"{type(exc).__name__}: {exc}"))
+                continue
+            loops = calibrate(fn, impl.sync, settings.min_repeat_s)
+            ready.append((impl, fn, loops, status))
+        per_call = {impl.name: [] for impl, *_ in ready}
+        for r in range(settings.repeats):
+            shift = r % max(len(ready), 1)
+            for impl, fn, loops, _ in ready[shift:] + ready[:shift]:
+                per_call[impl.name].append(_time_loops(fn, loops, impl.sync) / loops)
+        for impl in chosen:
+            _step(progress, impl, dtype, size)
+    finally:
+        data.release()
+    nbytes = size * np.dtype(dtype).itemsize
+    return [
+        {"impl": impl.name, "family": impl.family, "device": impl.device, "dtype": dtype,
+         "size": size, "nbytes": nbytes, "seconds": float(np.median(per_call[impl.name])),
+         "repeats": settings.repeats, "loops": loops, "check": status}
+        for impl, fn, loops, status in ready
+    ]
+
+
+def describe(chosen: list[Impl]) -> dict:
+    """What each implementation is, for the report."""
+    return {i.name: {"family": i.family, "device": i.device, "description": i.description,
+                     "note": i.note} for i in chosen}

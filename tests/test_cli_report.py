@@ -1,0 +1,173 @@
+"""The report commands: bench, report, plot and info; their help and their errors.
+
+Fast and without timing assertions: tiny sizes, one repeat, no minimum repeat time.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fastleaky import cli
+from fastleaky.bench import impls, report, runner
+
+pytest.importorskip("matplotlib")
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+TINY = ["--sizes", "1000,3000", "--dtypes", "float32", "--repeats", "1",
+        "--min-repeat-ms", "0"]
+
+
+def _python_m(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "fastleaky", *args], capture_output=True,
+                          text=True, timeout=120, **kw)
+
+
+def _one_error_line(capsys, *argv):
+    assert cli.main(list(argv)) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert "Traceback" not in err[0] and err[0].startswith(f"fastleaky {argv[0]}: error:")
+    return err[0]
+
+
+@pytest.mark.parametrize("command", ["info", "demo", "bench", "report", "plot"])
+def test_help_for_each_command(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main([command, "--help"])
+    assert exc.value.code == 0
+    assert f"usage: fastleaky {command}" in capsys.readouterr().out
+
+
+def test_python_m_fastleaky_is_the_same_cli():
+    done = _python_m("bench", "--help")
+    assert done.returncode == 0 and "--quick" in done.stdout
+    done = _python_m("bench", "--backends", "no-such-backend")
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [
+        "fastleaky bench: error: unknown fastleaky backend 'no-such-backend'; valid names: "
+        + ", ".join(__import__("fastleaky").registry.NAMES)]
+
+
+def test_the_parser_imports_nothing_heavy():
+    code = ("import sys, fastleaky.cli; fastleaky.cli.build_parser(); "
+            "print(sorted(m for m in ('numba', 'matplotlib', 'torch', 'rich', 'numexpr') "
+            "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_info_names_threads_and_gpu(capsys):
+    assert cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "threads:" in out and "usable_cpus" in out
+    assert "GPU:" in out  # found or, without one, why not
+
+
+def test_bench_writes_the_three_files(tmp_path, capsys):
+    folder = tmp_path / "report"
+    assert cli.main(["bench", *TINY, "--output", str(folder)]) == 0
+    assert sorted(p.name for p in folder.iterdir()) == sorted(report.FILES)
+    assert (folder / "throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data = json.loads((folder / "results.json").read_text())
+    names = {r["impl"] for r in data["results"]}
+    assert names == set(impls.registry())  # every implementation, nothing dropped
+    assert {r["size"] for r in data["results"]} == {1000, 3000}
+    for r in data["results"]:
+        assert r["seconds"] > 0 and r["gbps"] > 0
+        if r["family"] != "peer":
+            assert r["check"] == "bit-exact", r
+    prov = data["provenance"]
+    for key in ("cpu", "logical_cpus", "memory_bytes", "os", "python", "versions",
+                "threading", "command", "date"):
+        assert prov.get(key), key
+    assert "numba_threading_layer" in prov["threading"]
+    md = (folder / "report.md").read_text()
+    assert "![GB/s vs size](throughput.png)" in md and "## Provenance" in md
+    assert "| numpy:copyto | " in md
+    out = capsys.readouterr().out
+    assert "numpy:where" in out and "report.md" in out
+
+
+def test_bench_filters_keep_the_baselines(tmp_path, capsys):
+    chosen = [i.name for i in runner.select(["torch:*"], None)]
+    assert set(chosen) >= {"numpy:copyto", "numpy:where"}
+    assert not any(n.startswith("fastleaky:") for n in chosen)
+    chosen = [i.name for i in runner.select(None, ["cython"])]
+    assert "fastleaky:cython" in chosen and "fastleaky:numba-cpu" not in chosen
+    assert cli.main(["bench", "--list", "--impls", "numpy:*"]) == 0
+    assert "numpy:two-pass" in capsys.readouterr().out
+
+
+def test_two_pass_is_skipped_where_it_is_wrong(tmp_path, capsys):
+    folder = tmp_path / "r"
+    assert cli.main(["bench", *TINY, "--alpha", "1.5", "--impls", "numpy:*",
+                     "-o", str(folder)]) == 0
+    data = json.loads((folder / "results.json").read_text())
+    assert "numpy:two-pass" not in {r["impl"] for r in data["results"]}
+    assert any(s["impl"] == "numpy:two-pass" for s in data["skipped"])
+    assert "wrong for alpha=1.5" in (folder / "report.md").read_text()
+
+
+def test_bench_errors_are_one_line(tmp_path, capsys):
+    line = _one_error_line(capsys, "bench", "--backends", "nope")
+    assert "unknown fastleaky backend 'nope'" in line
+    line = _one_error_line(capsys, "bench", "--impls", "nothing-like-this")
+    assert "no implementation matches" in line
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    line = _one_error_line(capsys, "bench", *TINY, "--output", str(blocker / "sub"))
+    assert "cannot write to output folder" in line
+
+
+@pytest.mark.skipif(not BENCHMARKS.is_dir(), reason="benchmark suite not beside the tests")
+def test_report_renders_pytest_benchmark_json(tmp_path, capsys):
+    pytest.importorskip("pytest_benchmark")
+    json_file = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", str(BENCHMARKS), "-q", "-p", "no:cacheprovider",
+         "--benchmark-enable", "--bench-sizes", "1000", "-k", "numpy and float32",
+         "--benchmark-max-time", "0.001", "--benchmark-min-rounds", "2",
+         "--benchmark-json", str(json_file)],
+        capture_output=True, text=True, timeout=300, cwd=BENCHMARKS.parent)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    folder = tmp_path / "out"
+    assert cli.main(["report", str(json_file), "--output", str(folder)]) == 0
+    assert sorted(p.name for p in folder.iterdir()) == sorted(report.FILES)
+    md = (folder / "report.md").read_text()
+    assert "## float32: GB/s (ratio to the copy limit)" in md
+    assert "| numpy:copyto | 1.0" not in md  # GB/s first, then the ratio
+    assert "numpy:where" in md and "## Provenance" in md and "pytest" in md
+
+
+def test_report_errors_are_one_line(tmp_path, capsys):
+    _one_error_line(capsys, "report", str(tmp_path / "missing.json"))
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert "not JSON" in _one_error_line(capsys, "report", str(bad))
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"benchmarks": []}))
+    assert "no fastleaky benchmarks" in _one_error_line(capsys, "report", str(other))
+
+
+@pytest.mark.parametrize("suffix, magic", [(".png", b"\x89PNG"), (".svg", b"<svg")])
+def test_plot_writes_png_and_svg(tmp_path, suffix, magic, capsys):
+    path = tmp_path / "sub" / f"leaky{suffix}"
+    assert cli.main(["plot", "--alpha", "0.1", "--alpha", "0.5", "--xmin", "-3",
+                     "-o", str(path)]) == 0
+    assert magic in path.read_bytes()[:400]
+
+
+def test_plot_errors_are_one_line(tmp_path, capsys):
+    assert ".png or .svg" in _one_error_line(capsys, "plot", "-o", str(tmp_path / "x.gif"))
+    assert "--xmin" in _one_error_line(capsys, "plot", "--xmin", "2", "--xmax", "1",
+                                       "-o", str(tmp_path / "x.png"))
+
+
+def test_size_labels():
+    assert [report.size_label(n) for n in (1000, 50_000_000, 100_000_000, 1234, 7)] == [
+        "1e3", "5e7", "1e8", "1,234", "7"]
