@@ -40,6 +40,23 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _cmd_tune(args) -> int:
+    """Measure the serial/parallel crossover here and save it for the dispatcher."""
+    from . import tune
+
+    def progress(dtype, n):
+        if not args.quiet:
+            print(f"  {dtype:<8} {n:>10,} elements", file=sys.stderr)
+
+    data = tune.run(path=args.output, progress=progress)
+    print(f"saved {data['path']} ({data['threads']} threads):")
+    for dtype, n in data["parallel_min_elements"].items():
+        m = data["measurements"][dtype]
+        best = max(s / p for s, p in zip(m["serial_s"], m["parallel_s"]))
+        print(f"  {dtype:<8} parallel from {n:>12,} elements (best speed-up {best:.2f}x)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fastleaky",
@@ -59,6 +76,18 @@ def build_parser() -> argparse.ArgumentParser:
     from .bench import command as bench_command
 
     bench_command.add_commands(sub)
+
+    p = sub.add_parser(
+        "tune",
+        help="measure where multi-threading starts to pay off here and save it",
+        description="Times the Cython loops on one thread and on all threads at sizes "
+        "from 1,024 to 4M elements and saves the crossover per dtype to the tune file "
+        "(FASTLEAKY_TUNE_FILE, else ~/.cache/fastleaky/tune.json), which the dispatcher "
+        "reads from then on. `fastleaky info` shows the thresholds in force.",
+    )
+    p.add_argument("--output", "-o", default=None, help="write here instead of the tune file")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    p.set_defaults(func=_cmd_tune)
     return parser
 
 

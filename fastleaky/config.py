@@ -65,6 +65,19 @@ def parallel_min_elements(dtype_name: str) -> int:
     return DEFAULT_PARALLEL_MIN_ELEMENTS.get(dtype_name, DEFAULT_PARALLEL_MIN_ELEMENTS["float64"])
 
 
+_by_dtype: dict = {}
+
+
+def parallel_min_for(dtype) -> int:
+    """``parallel_min_elements`` keyed by a NumPy dtype, cached: ``dtype.name``
+    costs a few microseconds, more than a small array's whole loop."""
+    try:
+        return _by_dtype[dtype]
+    except KeyError:
+        n = _by_dtype[dtype] = parallel_min_elements(dtype.name)
+        return n
+
+
 def thresholds_in_force() -> dict:
     """The thresholds the dispatcher uses now, and where they come from."""
     tuned = _load_tuned()
@@ -80,3 +93,4 @@ def reload() -> None:
     """Forget cached tune data (after ``fastleaky tune`` wrote a new file)."""
     global _tuned
     _tuned = None
+    _by_dtype.clear()

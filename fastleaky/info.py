@@ -58,6 +58,9 @@ def threading_info() -> dict:
     out: dict = {"usable_cpus": usable, "fastleaky_thread_limit": threads.limit()}
     if importlib.util.find_spec("numba") is not None:
         try:
+            from ._backends._numba_tbb import preload
+
+            out["tbb"] = preload()  # as the numba backends do before Numba starts threads
             import numba
             from numba.np.ufunc import parallel
 

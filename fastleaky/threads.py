@@ -3,7 +3,8 @@
 By default the parallel backends follow their runtimes: ``OMP_NUM_THREADS``
 / ``omp_set_num_threads`` for the Cython loops, ``NUMBA_NUM_THREADS`` /
 ``numba.set_num_threads`` for Numba.  ``FASTLEAKY_NUM_THREADS`` or the
-``fastleaky.thread_limit(n)`` context manager caps both for fastleaky alone.
+``fastleaky.thread_limit(n)`` context manager caps both for fastleaky alone
+(the environment variable is read on first use).
 """
 
 from __future__ import annotations
@@ -32,10 +33,17 @@ def _env_limit() -> int | None:
     return n
 
 
+_env_cache: list = []  # FASTLEAKY_NUM_THREADS, read once (per-call reads cost ~1 us)
+
+
 def limit() -> int | None:
     """The cap in force (context, then environment), or None."""
     n = _limit.get()
-    return n if n is not None else _env_limit()
+    if n is not None:
+        return n
+    if not _env_cache:
+        _env_cache.append(_env_limit())
+    return _env_cache[0]
 
 
 def get(runtime_threads: int) -> int:

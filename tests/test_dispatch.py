@@ -41,6 +41,9 @@ def test_unknown_backend_lists_valid_names():
 def test_unavailable_backend_says_why(monkeypatch):
     monkeypatch.setitem(registry._availability, "cython",
                         (False, "the Cython extension was not built (test)"))
+    # availability is fixed for a process; the fast path cached it
+    fastleaky.api.reset_fast_path()
+    monkeypatch.setattr(fastleaky.api, "_setup_fast_path", lambda: False)
     with pytest.raises(fastleaky.BackendUnavailableError, match="not built"):
         fastleaky.leaky_relu(np.ones(3), backend="cython")
     monkeypatch.setitem(registry._availability, "numba-cpu", (False, "numba missing (test)"))

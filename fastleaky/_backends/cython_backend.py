@@ -37,8 +37,7 @@ def native_dtypes() -> frozenset:
 
 
 def _nthreads(out) -> int:
-    n = out.size
-    if n < config.parallel_min_elements(out.dtype.name):
+    if out.size < config.parallel_min_for(out.dtype):
         return 1
     return threads.get(_loop.max_threads())
 

@@ -84,7 +84,7 @@ class NumbaUfuncBackend:
 
     def _run(self, op, out, *args):
         k = kernels()
-        if not self.parallel or out.size < config.parallel_min_elements(out.dtype.name):
+        if not self.parallel or out.size < config.parallel_min_for(out.dtype):
             return getattr(k, f"{op}_serial")(*args, out)
         # Numba's workqueue layer aborts the process when two threads enter
         # parallel code at once: there, a call that finds another in flight
