@@ -116,6 +116,10 @@ def _fastleaky_host(backend: str):
     return setup
 
 
+def _fastleaky_alloc(d: Data):
+    return functools.partial(fastleaky.leaky_relu, d.x, d.alpha)
+
+
 def _fastleaky_cuda(backend: str):
     def setup(d: Data):
         dx, dout = d.device_arrays()
@@ -130,6 +134,11 @@ def _fastleaky_cuda(backend: str):
 def _numpy_where(d: Data):
     x, a = d.x, d.a
     return lambda: np.where(x > 0, x, x * a)
+
+
+def _numpy_maximum(d: Data):
+    x, a = d.x, d.a
+    return lambda: np.maximum(x, x * a)
 
 
 def _numpy_two_pass(d: Data):
@@ -258,11 +267,17 @@ def registry() -> dict[str, Impl]:
                           expects="copy"))
     impls.append(Impl("fastleaky:auto", "fastleaky", "cpu", _fastleaky_host("auto"),
                       "fastleaky.leaky_relu(x, a, out=out)"))
+    impls.append(Impl("fastleaky:auto-alloc", "fastleaky", "cpu", _fastleaky_alloc,
+                      "fastleaky.leaky_relu(x, a), allocating its result"))
     for b in host:
         impls.append(Impl(f"fastleaky:{b.name}", "fastleaky", "cpu", _fastleaky_host(b.name),
                           f"fastleaky.leaky_relu(..., backend={b.name!r}): {b.summary}"))
     impls.append(Impl(BASELINE, "peer", "cpu", _numpy_where,
                       "np.where(x > 0, x, x * a), allocating"))
+    impls.append(Impl("numpy:maximum", "peer", "cpu", _numpy_maximum,
+                      "np.maximum(x, x * a), allocating",
+                      note="max(x, a*x) is LeakyReLU only for 0 <= alpha <= 1",
+                      valid_alpha=_alpha_in_unit_interval))
     impls.append(Impl("numpy:two-pass", "peer", "cpu", _numpy_two_pass,
                       "np.multiply(x, a, out); np.maximum(x, out, out)",
                       note="max(x, a*x) is LeakyReLU only for 0 <= alpha <= 1",
