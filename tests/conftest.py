@@ -28,3 +28,9 @@ def require_backend(name):
 def backend(request):
     """Every backend that computes NumPy arrays on the host, and "auto"."""
     return require_backend(request.param)
+
+
+@pytest.fixture
+def require():
+    """``require(name)``: skip (fail where CI requires it) if backend ``name`` cannot run."""
+    return require_backend
