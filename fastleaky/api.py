@@ -218,16 +218,18 @@ def cast_alpha(alpha, dtype: np.dtype):
 
 def result_dtype(dtypes) -> np.dtype:
     """The dtype results are computed in: floating kept, bool/int -> float64."""
+    for d in dtypes:
+        # each input on its own: promoting first would name the wrong dtype
+        # (str with float32 gives <U32) or raise NumPy's promotion error
+        if d.kind not in "biuf":
+            raise TypeError(
+                f"fastleaky computes on real numbers; got dtype {d} "
+                "(complex, object, string and datetime input are not supported)"
+            )
     dt = dtypes[0] if len(dtypes) == 1 else np.result_type(*dtypes)
-    kind = dt.kind
-    if kind == "f":
+    if dt.kind == "f":
         return dt if dt.isnative else dt.newbyteorder("=")
-    if kind in "biu":
-        return _F64 if len(dtypes) == 1 else np.result_type(_F64, *dtypes)
-    raise TypeError(
-        f"fastleaky computes on real numbers; got dtype {dt} "
-        "(complex, object, string and datetime input are not supported)"
-    )
+    return _F64 if len(dtypes) == 1 else np.result_type(_F64, *dtypes)
 
 
 def check_out(out, shape, dtype):
