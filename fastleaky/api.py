@@ -258,7 +258,11 @@ def _flat_input(arr, dtype, order, target):
     if arr.dtype == dtype and contiguous:
         if not np.may_share_memory(arr, target) or _same_memory(arr, target):
             return arr.reshape(-1, order=order)
-    return np.array(arr, dtype=dtype, order=order, copy=True).reshape(-1, order=order)
+    # A signaling NaN raises "invalid" when cast to a wider float; the cast
+    # is exact otherwise, and results never raise a RuntimeWarning.
+    with np.errstate(invalid="ignore"):
+        flat = np.array(arr, dtype=dtype, order=order, copy=True)
+    return flat.reshape(-1, order=order)
 
 
 def _host(op, arrays, alpha, out, backend):

@@ -41,9 +41,9 @@ def leaky_relu_backward(grad_output, x, alpha: float = 0.01) -> np.ndarray:
     dtype = np.result_type(g, x)
     if dtype.kind != "f":
         dtype = np.dtype(np.float64)
-    g = g.astype(dtype, copy=False)
-    x = x.astype(dtype, copy=False)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):  # casting a signaling NaN raises "invalid"
+        g = g.astype(dtype, copy=False)
+        x = x.astype(dtype, copy=False)
         return np.where(x > 0, g, g * dtype.type(alpha))
 
 
