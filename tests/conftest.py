@@ -1,6 +1,7 @@
 import os
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 import fastleaky
 from fastleaky import registry
@@ -8,6 +9,13 @@ from fastleaky import registry
 # CI names the backends that must run there, so that a broken build fails
 # the suite instead of quietly skipping its tests.
 REQUIRED = {n for n in os.environ.get("FASTLEAKY_REQUIRE_BACKENDS", "").split(",") if n}
+
+# Hypothesis: a short default run; FASTLEAKY_HYPOTHESIS_PROFILE=fuzz (ci/fuzz)
+# for a nightly-style one with many more examples.
+settings.register_profile("fastleaky", max_examples=150, deadline=None)
+settings.register_profile("fuzz", max_examples=5000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("FASTLEAKY_HYPOTHESIS_PROFILE", "fastleaky"))
 
 ALL_BACKENDS = [b.name for b in fastleaky.backends()]
 HOST_BACKENDS = [b.name for b in fastleaky.backends() if b.device == "cpu"]
