@@ -42,3 +42,13 @@ def backend(request):
 def require():
     """``require(name)``: skip (fail where CI requires it) if backend ``name`` cannot run."""
     return require_backend
+
+
+def pytest_collection_modifyitems(config, items):
+    """``slow`` tests (minutes, many GiB) run only when ``-m`` names them (ci/slow)."""
+    if "slow" in (config.option.markexpr or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: run with -m slow (ci/slow)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
