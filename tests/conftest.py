@@ -13,7 +13,7 @@ REQUIRED = {n for n in os.environ.get("FASTLEAKY_REQUIRE_BACKENDS", "").split(",
 # Hypothesis: a short default run; FASTLEAKY_HYPOTHESIS_PROFILE=fuzz (ci/fuzz)
 # for a nightly-style one with many more examples.
 settings.register_profile("fastleaky", max_examples=150, deadline=None)
-settings.register_profile("fuzz", max_examples=5000, deadline=None,
+settings.register_profile("fuzz", max_examples=20_000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("FASTLEAKY_HYPOTHESIS_PROFILE", "fastleaky"))
 
