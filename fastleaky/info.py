@@ -34,29 +34,6 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def numba_threading_layer() -> str:
-    """The threading layer Numba's parallel loops run on here ("tbb", "omp",
-    "workqueue"), starting Numba's threads with one tiny parallel call if
-    needed; or why there is none."""
-    from . import registry
-    from ._backends import numba_ufunc
-
-    ok, reason = registry.availability("numba-parallel")
-    if not ok:
-        return f"none ({reason})"
-    layer = numba_ufunc.threading_layer()
-    if layer is None:
-        import numpy as np
-
-        x = np.zeros(1, np.float64)
-        kernels = numba_ufunc.kernels()
-        with numba_ufunc._parallel_gate:  # the first parallel call: see numba_ufunc
-            kernels.forward_parallel(x, np.float64(0.01), x)
-            numba_ufunc._learn_layer()
-        layer = numba_ufunc.threading_layer()
-    return str(layer)
-
-
 def collect() -> dict:
     import fastleaky
 
@@ -70,7 +47,6 @@ def collect() -> dict:
             for b in fastleaky.backends()
         ],
         "thresholds": config.thresholds_in_force(),
-        "numba_threading_layer": numba_threading_layer(),
         "executable": sys.executable,
     }
 
