@@ -42,24 +42,6 @@ def _cmd_demo(args) -> int:
     return 0
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _check_environment() -> None:
-    """Fail on a bad FASTLEAKY_* variable up front, not when (or if) a call reads it."""
-    from . import registry, threads
-
-    registry.default_name()
-    threads.limit()
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fastleaky", description="LeakyReLU kernels: information and demos."
@@ -83,6 +65,27 @@ def main(argv=None) -> int:
     try:
         _check_environment()
         return args.func(args)
-    except (ValueError, TypeError, OSError, RuntimeError, MemoryError) as exc:
+    except (ValueError, TypeError, OSError, RuntimeError) as exc:
         print(f"fastleaky {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except MemoryError as exc:  # e.g. demo --size 10**14: one line, no traceback
+        print(f"fastleaky {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _check_environment() -> None:
+    """Fail on a bad FASTLEAKY_* variable up front, not when (or if) a call reads it."""
+    from . import registry, threads
+
+    registry.default_name()
+    threads.limit()

@@ -106,8 +106,9 @@ class NumbaUfuncBackend:
 
     def _run(self, op, out, *args):
         k = kernels()
-        if (not self.parallel or out.size < config.parallel_min_elements(out.dtype.name)
-                or _parallel_unsafe_after_fork()):
+        if not self.parallel or out.size < config.parallel_min_elements(out.dtype.name):
+            return getattr(k, f"{op}_serial")(*args, out)
+        if _parallel_unsafe_after_fork():
             return getattr(k, f"{op}_serial")(*args, out)
         # Numba's workqueue layer aborts the process when two threads enter
         # parallel code at once: there, a call that finds another in flight
