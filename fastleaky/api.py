@@ -224,16 +224,18 @@ def cast_alpha(alpha, dtype: np.dtype):
 
 def result_dtype(dtypes) -> np.dtype:
     """The dtype results are computed in: floating kept, bool/int -> float64."""
+    for d in dtypes:
+        # each input on its own: promoting first would name the wrong dtype
+        # (str with float32 gives <U32) or raise NumPy's promotion error
+        if d.kind not in "biuf":
+            raise TypeError(
+                f"fastleaky computes on real numbers; got dtype {d} "
+                "(complex, object, string and datetime input are not supported)"
+            )
     dt = dtypes[0] if len(dtypes) == 1 else np.result_type(*dtypes)
-    kind = dt.kind
-    if kind == "f":
+    if dt.kind == "f":
         return dt if dt.isnative else dt.newbyteorder("=")
-    if kind in "biu":
-        return _F64 if len(dtypes) == 1 else np.result_type(_F64, *dtypes)
-    raise TypeError(
-        f"fastleaky computes on real numbers; got dtype {dt} "
-        "(complex, object, string and datetime input are not supported)"
-    )
+    return _F64 if len(dtypes) == 1 else np.result_type(_F64, *dtypes)
 
 
 def check_out(out, shape, dtype):
@@ -262,7 +264,11 @@ def _flat_input(arr, dtype, order, target):
     if arr.dtype == dtype and contiguous:
         if not np.may_share_memory(arr, target) or _same_memory(arr, target):
             return arr.reshape(-1, order=order)
-    return np.array(arr, dtype=dtype, order=order, copy=True).reshape(-1, order=order)
+    # A signaling NaN raises "invalid" when cast to a wider float; the cast
+    # is exact otherwise, and results never raise a RuntimeWarning.
+    with np.errstate(invalid="ignore"):
+        flat = np.array(arr, dtype=dtype, order=order, copy=True)
+    return flat.reshape(-1, order=order)
 
 
 def _host(op, arrays, alpha, out, backend):

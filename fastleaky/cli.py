@@ -22,6 +22,8 @@ def _cmd_demo(args) -> int:
     import fastleaky
     from fastleaky import cases, reference
 
+    # the API's checks first: the reference itself accepts any alpha
+    fastleaky.leaky_relu(np.zeros(1, args.dtype), args.alpha)
     x = cases.sample(args.dtype, args.size)
     expected = reference.leaky_relu(x, args.alpha)
     print(f"leaky_relu on {args.size:,} {args.dtype} values, alpha={args.alpha}\n")
@@ -68,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("demo", help="run every backend once and compare with the reference")
-    p.add_argument("--size", type=int, default=1_000_000, help="elements (default 1e6)")
+    p.add_argument("--size", type=_count, default=1_000_000, help="elements (default 1e6)")
     p.add_argument("--dtype", choices=["float16", "float32", "float64"], default="float32")
     p.add_argument("--alpha", type=float, default=0.01)
     p.set_defaults(func=_cmd_demo)
@@ -95,7 +97,29 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _check_environment()
         return args.func(args)
     except (ValueError, TypeError, OSError, RuntimeError, ImportError) as exc:
         print(f"fastleaky {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except MemoryError as exc:  # e.g. demo --size 10**14: one line, no traceback
+        print(f"fastleaky {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _check_environment() -> None:
+    """Fail on a bad FASTLEAKY_* variable up front, not when (or if) a call reads it."""
+    from . import registry, threads
+
+    registry.default_name()
+    threads.limit()

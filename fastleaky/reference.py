@@ -41,9 +41,9 @@ def leaky_relu_backward(grad_output, x, alpha: float = 0.01) -> np.ndarray:
     dtype = np.result_type(g, x)
     if dtype.kind != "f":
         dtype = np.dtype(np.float64)
-    g = g.astype(dtype, copy=False)
-    x = x.astype(dtype, copy=False)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):  # casting a signaling NaN raises "invalid"
+        g = g.astype(dtype, copy=False)
+        x = x.astype(dtype, copy=False)
         return np.where(x > 0, g, g * dtype.type(alpha))
 
 
@@ -57,15 +57,34 @@ def native_dtypes() -> frozenset:
     return frozenset(np.sctypeDict[t] for t in ("float16", "float32", "float64", "longdouble"))
 
 
+# The kernels run the reference's np.where block by block, so that a call
+# with ``out=`` allocates no temporaries proportional to the array (a whole
+# array np.where made a mask, ``x * a`` and its result: 2.25x the array for
+# float32), only this fixed-size scratch.  Each block is computed before
+# it is written, so ``out`` may be ``x`` (or ``g``) itself.
+BLOCK = 1 << 14
+
+
+def _blocks(n):
+    for lo in range(0, n, BLOCK):
+        yield slice(lo, min(lo + BLOCK, n))
+
+
 def forward(x, a, out):
     with np.errstate(all="ignore"):
-        np.copyto(out, np.where(x > 0, x, x * a))
+        for b in _blocks(out.size):
+            xb = x[b]
+            out[b] = np.where(xb > 0, xb, xb * a)
 
 
 def grad(x, a, out):
-    np.copyto(out, np.where(x > 0, x.dtype.type(1), a))
+    one = x.dtype.type(1)
+    for b in _blocks(out.size):
+        out[b] = np.where(x[b] > 0, one, a)
 
 
 def backward(g, x, a, out):
     with np.errstate(all="ignore"):
-        np.copyto(out, np.where(x > 0, g, g * a))
+        for b in _blocks(out.size):
+            gb = g[b]
+            out[b] = np.where(x[b] > 0, gb, gb * a)

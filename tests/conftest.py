@@ -1,6 +1,7 @@
 import os
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 import fastleaky
 from fastleaky import registry
@@ -8,6 +9,13 @@ from fastleaky import registry
 # CI names the backends that must run there, so that a broken build fails
 # the suite instead of quietly skipping its tests.
 REQUIRED = {n for n in os.environ.get("FASTLEAKY_REQUIRE_BACKENDS", "").split(",") if n}
+
+# Hypothesis: a short default run; FASTLEAKY_HYPOTHESIS_PROFILE=fuzz (ci/fuzz)
+# for a nightly-style one with many more examples.
+settings.register_profile("fastleaky", max_examples=150, deadline=None)
+settings.register_profile("fuzz", max_examples=20_000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("FASTLEAKY_HYPOTHESIS_PROFILE", "fastleaky"))
 
 ALL_BACKENDS = [b.name for b in fastleaky.backends()]
 HOST_BACKENDS = [b.name for b in fastleaky.backends() if b.device == "cpu"]
@@ -28,3 +36,19 @@ def require_backend(name):
 def backend(request):
     """Every backend that computes NumPy arrays on the host, and "auto"."""
     return require_backend(request.param)
+
+
+@pytest.fixture
+def require():
+    """``require(name)``: skip (fail where CI requires it) if backend ``name`` cannot run."""
+    return require_backend
+
+
+def pytest_collection_modifyitems(config, items):
+    """``slow`` tests (minutes, many GiB) run only when ``-m`` names them (ci/slow)."""
+    if "slow" in (config.option.markexpr or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: run with -m slow (ci/slow)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -79,6 +79,32 @@ def max_threads():
     return fl_max_threads()
 
 
+# GNU OpenMP (libgomp) is not fork-safe: a forked child inherits the
+# runtime's record of its thread pool but not the threads, and its next
+# parallel region waits for them forever (measured here: a fork pool whose
+# parent had run one parallel call hung in every child).  So the loops
+# remember whether this process started OpenMP threads, and in a forked
+# child of such a process (see ``cython_backend``) they run serially.
+cdef bint _openmp_started = False
+cdef bint _serial_only = False
+
+
+def openmp_started():
+    """True once a parallel region ran in this process (or in the parent it was forked from)."""
+    return _openmp_started
+
+
+def serial_only():
+    """True when the loops ignore ``nthreads`` (a forked child of an OpenMP process)."""
+    return _serial_only
+
+
+def set_serial_only(bint value):
+    """Run every call on the calling thread (True), or allow OpenMP again (False)."""
+    global _serial_only
+    _serial_only = value
+
+
 cdef inline Py_ssize_t _chunk(Py_ssize_t n, int nthreads) noexcept nogil:
     cdef Py_ssize_t c = (n + nthreads - 1) // nthreads
     return ((c + CHUNK_ALIGN - 1) // CHUNK_ALIGN) * CHUNK_ALIGN
@@ -136,13 +162,15 @@ cdef object _launch(Op op, cnp.ndarray g, cnp.ndarray x, object alpha, cnp.ndarr
         a16 = alpha.view("uint16")
     else:
         a64 = alpha
-    if nthreads <= 1 or n < 2 * CHUNK_ALIGN or not FASTLEAKY_HAVE_OPENMP:
+    global _openmp_started
+    if nthreads <= 1 or n < 2 * CHUNK_ALIGN or not FASTLEAKY_HAVE_OPENMP or _serial_only:
         with nogil:
             if half:
                 _run_f16(op, gp, xp, a16, op_, n)
             else:
                 _run(op, typenum, gp, xp, a64, op_, n)
         return None
+    _openmp_started = True
     chunk = _chunk(n, nthreads)
     nchunks = (n + chunk - 1) // chunk
     for c in prange(nchunks, nogil=True, num_threads=nthreads, schedule="static"):

@@ -15,6 +15,7 @@
 #define FASTLEAKY_SELECT_H
 
 #include <stddef.h>
+#include <string.h>
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(_M_X64)) && defined(__linux__) \
     && !defined(FASTLEAKY_NO_CLONES)
@@ -134,16 +135,33 @@ static void fl_grad_f16(const _Float16 *x, _Float16 a, _Float16 *out, ptrdiff_t 
         fl_narrow(buf, out + i, m);
     }
 }
+/* Where x > 0 the backward pass returns grad_output itself; copying its
+ * 16 bits (rather than widening and narrowing it) keeps a signaling NaN
+ * signaling, as NumPy's select does (F16C conversions quiet it). */
+static void fl_select_bits_f16(const float *xf, const _Float16 *g, const _Float16 *p,
+                               _Float16 *out, ptrdiff_t m)
+{
+    for (ptrdiff_t j = 0; j < m; j++) {
+        unsigned short gb, pb, r;
+        memcpy(&gb, g + j, sizeof gb);
+        memcpy(&pb, p + j, sizeof pb);
+        r = xf[j] > 0.0f ? gb : pb;
+        memcpy(out + j, &r, sizeof r);
+    }
+}
 static void fl_backward_f16(const _Float16 *g, const _Float16 *x, _Float16 a,
                             _Float16 *out, ptrdiff_t n)
 {
     float gbuf[FL_HALF_BLOCK], xbuf[FL_HALF_BLOCK];
+    _Float16 prod[FL_HALF_BLOCK];
+    float af = (float)a;
     for (ptrdiff_t i = 0; i < n; i += FL_HALF_BLOCK) {
         ptrdiff_t m = n - i < FL_HALF_BLOCK ? n - i : FL_HALF_BLOCK;
         fl_widen(g + i, gbuf, m);
         fl_widen(x + i, xbuf, m);
-        fl_backward_f32(gbuf, xbuf, (float)a, gbuf, m);
-        fl_narrow(gbuf, out + i, m);
+        for (ptrdiff_t j = 0; j < m; j++) gbuf[j] *= af;
+        fl_narrow(gbuf, prod, m);
+        fl_select_bits_f16(xbuf, g + i, prod, out + i, m);
     }
 }
 #else

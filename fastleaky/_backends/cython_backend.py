@@ -2,7 +2,8 @@
 
 Small arrays run on the calling thread; from
 ``config.parallel_min_elements(dtype)`` on, the array is split into one
-contiguous, cache-line aligned chunk per thread.
+contiguous, cache-line aligned chunk per thread.  In a forked child of a
+process that ran OpenMP threads the loops are serial (``_forksafe``).
 """
 
 from __future__ import annotations
@@ -10,12 +11,16 @@ from __future__ import annotations
 import numpy as np
 
 from .. import config, threads
+from . import _forksafe
 
 try:
     from . import _cython_loop as _loop
 except ImportError as exc:  # not built (e.g. a source checkout without build_ext)
     _loop = None
     _import_error = str(exc)
+
+if _loop is not None and _forksafe.child_of_openmp_process():
+    _loop.set_serial_only(True)  # first imported in a forked child of an OpenMP process
 
 
 def available() -> tuple[bool, str]:

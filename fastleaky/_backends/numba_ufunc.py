@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import os
 import threading
 
 import numpy as np
 
 from .. import config, threads
+from . import _forksafe
 
 _kernels = None
 _lock = threading.Lock()
@@ -40,6 +42,26 @@ def kernels():
 # parallel calls take the gate (blocking): the first one starts the pool.
 _layer_guard: list = [None]
 _parallel_gate = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    # A thread of the parent may have held the gate at the fork; in the
+    # child that thread is gone and the lock would never be released.
+    global _parallel_gate
+    _parallel_gate = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _parallel_unsafe_after_fork() -> bool:
+    """In a forked child of a process that ran GNU OpenMP threads, Numba's
+    parallel loops run only if its layer already runs and is not "omp"
+    (Numba would terminate the child, or pick "omp" and hang in libgomp)."""
+    if not _forksafe.child_of_openmp_process():
+        return False
+    return threading_layer() in (None, "omp")
 
 
 def _learn_layer() -> None:
@@ -85,6 +107,8 @@ class NumbaUfuncBackend:
     def _run(self, op, out, *args):
         k = kernels()
         if not self.parallel or out.size < config.parallel_min_for(out.dtype):
+            return getattr(k, f"{op}_serial")(*args, out)
+        if _parallel_unsafe_after_fork():
             return getattr(k, f"{op}_serial")(*args, out)
         # Numba's workqueue layer aborts the process when two threads enter
         # parallel code at once: there, a call that finds another in flight
