@@ -243,3 +243,59 @@ def test_cli_bad_input(row):
     assert len(errors) == 1, proc.stderr
     assert errors[0].startswith("fastleaky") and row.match in errors[0], proc.stderr
     assert errors[0] == proc.stderr.rstrip("\n").splitlines()[-1]
+
+
+# ---- PyTorch: the autograd function, the module, and plain tensors through the API
+
+def _torch_rows():
+    torch = pytest.importorskip("torch")
+    import fastleaky.torch as ft
+
+    def t(*shape, dtype=torch.float32):
+        return torch.linspace(-1, 1, int(np.prod(shape)), dtype=dtype).reshape(shape)
+
+    return [
+        ("fn-complex", lambda: {"x": t(4, dtype=torch.complex64)},
+         lambda i: ft.leaky_relu(i["x"]), TypeError, "floating tensor"),
+        ("fn-int", lambda: {"x": torch.arange(4, dtype=torch.int32)},
+         lambda i: ft.leaky_relu(i["x"]), TypeError, "floating tensor"),
+        ("fn-nan-slope", lambda: {"x": t(4)}, lambda i: ft.leaky_relu(i["x"], float("nan")),
+         ValueError, "finite"),
+        ("fn-str-slope", lambda: {"x": t(4)}, lambda i: ft.leaky_relu(i["x"], "0.1"),
+         TypeError, "real"),
+        ("fn-ndarray", lambda: {"x": np.ones(4, np.float32)}, lambda i: ft.leaky_relu(i["x"]),
+         TypeError, "torch.Tensor"),
+        ("fn-inplace-nan-slope", lambda: {"x": t(4)},
+         lambda i: ft.leaky_relu(i["x"], float("nan"), inplace=True), ValueError, "finite"),
+        ("module-inf-slope", lambda: {"x": t(4)}, lambda i: ft.LeakyReLU(float("inf"))(i["x"]),
+         ValueError, "finite"),
+        ("api-complex", lambda: {"x": t(4, dtype=torch.complex64)},
+         lambda i: fastleaky.leaky_relu(i["x"]), TypeError, "complex"),
+        ("api-requires-grad", lambda: {"x": t(4).requires_grad_()},
+         lambda i: fastleaky.leaky_relu(i["x"]), RuntimeError, "fastleaky.torch"),
+        ("api-out-dtype", lambda: {"x": t(4), "out": torch.full((4,), 5.0, dtype=torch.float64)},
+         lambda i: fastleaky.leaky_relu(i["x"], out=i["out"]), TypeError, "dtype"),
+        ("api-out-shape", lambda: {"x": t(4), "out": torch.full((5,), 5.0)},
+         lambda i: fastleaky.leaky_relu(i["x"], out=i["out"]), ValueError, "shape"),
+        ("api-grad-shape", lambda: {"x": t(4), "g": t(5)},
+         lambda i: fastleaky.leaky_relu_backward(i["g"], i["x"]), ValueError, "shape"),
+        ("api-backend", lambda: {"x": t(4)},
+         lambda i: fastleaky.leaky_relu(i["x"], backend="nope"), ValueError, "valid names"),
+    ]
+
+
+TORCH_ROW_IDS = ["fn-complex", "fn-int", "fn-nan-slope", "fn-str-slope", "fn-ndarray",
+                 "fn-inplace-nan-slope", "module-inf-slope", "api-complex", "api-requires-grad",
+                 "api-out-dtype", "api-out-shape", "api-grad-shape", "api-backend"]
+
+
+@pytest.mark.parametrize("row_id", TORCH_ROW_IDS)
+def test_torch_bad_input(row_id):
+    rows = {r[0]: r for r in _torch_rows()}
+    _, make, call, exc, match = rows[row_id]
+    inputs = make()
+    before = {k: v.detach().clone() for k, v in inputs.items() if hasattr(v, "detach")}
+    with pytest.raises(exc, match=_escape(match)):
+        call(inputs)
+    for name, old in before.items():
+        assert inputs[name].detach().equal(old), f"{name} was written before the error"
