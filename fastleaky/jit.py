@@ -28,7 +28,7 @@ from numba.core import types
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
-__all__ = ["leaky_relu", "leaky_relu_grad", "leaky_relu_backward"]
+__all__ = ["leaky_relu", "leaky_relu_grad", "leaky_relu_backward", "ufuncs"]
 
 
 def _float_type(*numba_types):
@@ -98,3 +98,22 @@ def leaky_relu_backward(grad_output, x, alpha):
     """``grad_output * leaky_relu_grad(x, alpha)`` as one select."""
     g, x, a = _as_common_type(grad_output, x, alpha)
     return g if x > 0 else g * a
+
+
+def ufuncs(target: str = "cpu") -> dict:
+    """The kernels as NumPy ufuncs: ``{"forward", "grad", "backward"}``.
+
+    Numba ``@vectorize`` ufuncs (float32 and float64 loops) for ``target``
+    "cpu" or "parallel", built on first request: broadcasting, ``out=``,
+    ``where=`` and the rest of the ufunc protocol work.  Pass ``alpha`` in
+    the array's dtype (``np.float32(0.01)``) for results bit-exact with the
+    reference.  Called through NumPy, the vectorized compare raises the FP
+    "invalid" flag on NaN input, which NumPy reports as a RuntimeWarning
+    unless silenced with ``np.errstate(invalid="ignore")``; ``fastleaky``'s
+    own functions never warn.
+    """
+    if target not in ("cpu", "parallel"):
+        raise ValueError(f"target must be 'cpu' or 'parallel', got {target!r}")
+    from ._backends import numba_ufunc
+
+    return numba_ufunc.kernels().ufuncs(target)

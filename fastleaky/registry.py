@@ -58,9 +58,9 @@ _REGISTRY: dict[str, _Entry] = {
         _Entry("cython", "fastleaky._backends.cython_backend", "cpu",
                "Cython/C loops, serial and OpenMP, ISA picked at load"),
         _Entry("numba-cpu", "fastleaky._backends.numba_ufunc:CPU", "cpu",
-               'Numba @vectorize(target="cpu") ufuncs'),
+               "Numba: the scalar kernel in an @njit loop"),
         _Entry("numba-parallel", "fastleaky._backends.numba_ufunc:PARALLEL", "cpu",
-               'Numba @vectorize(target="parallel") ufuncs'),
+               "Numba: the scalar kernel in a prange loop"),
         _Entry("cuda", "fastleaky._backends.numba_cuda", "cuda",
                "numba-cuda kernels, grid-stride, 4 elements a thread"),
     )

@@ -93,13 +93,13 @@ def test_mixed_dtype_backward_promotes(backend):
     assert_bitwise_equal(got, reference.leaky_relu_backward(g, x, 0.1))
 
 
-@pytest.mark.parametrize("name", ["numba-cpu", "numba-parallel"])
-def test_numba_ufuncs_for_users(name):
+@pytest.mark.parametrize("target", ["cpu", "parallel"])
+def test_numba_ufuncs_for_users(target):
     """The @vectorize ufuncs handed out for interop compute the same bits."""
-    from fastleaky import registry
-
     pytest.importorskip("numba")
-    ufuncs = registry.load(name).ufuncs()
+    from fastleaky.jit import ufuncs as make_ufuncs
+
+    ufuncs = make_ufuncs(target)
     # numba returns np.ufunc objects, or DUFuncs (which wrap one) for target "cpu"
     assert all(isinstance(getattr(u, "ufunc", u), np.ufunc) for u in ufuncs.values())
     for dtype in ("float32", "float64"):
@@ -114,6 +114,9 @@ def test_numba_ufuncs_for_users(name):
                 assert_bitwise_equal(ufuncs["grad"](x, a), reference.leaky_relu_grad(x, alpha))
                 assert_bitwise_equal(ufuncs["backward"](g, x, a),
                                      reference.leaky_relu_backward(g, x, alpha))
+    # a real ufunc: broadcasting against an array of alphas
+    grid = make_ufuncs(target)["forward"](np.float32([[-1.0], [2.0]]), np.float32([0.5, 0.25]))
+    np.testing.assert_array_equal(grid, [[-0.5, -0.25], [2.0, 2.0]])
 
 
 @pytest.mark.parametrize("alpha", [0.1, 1 / 3, 3.4028235e38, -3.4e38, 1e-45, 2.0**-149])
