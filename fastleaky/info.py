@@ -43,6 +43,18 @@ def memory_bytes() -> int | None:
         return None
 
 
+def available_memory() -> int | None:
+    """Memory available to new allocations (Linux ``MemAvailable``), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 def threading_info() -> dict:
     """Threads each runtime would use here, and Numba's threading layer.
 

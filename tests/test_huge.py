@@ -11,6 +11,7 @@ import pytest
 
 import fastleaky
 from fastleaky import api, cases, reference, registry
+from fastleaky.info import available_memory
 from fastleaky.testing import assert_bitwise_equal
 
 pytestmark = pytest.mark.slow
@@ -31,19 +32,8 @@ OPS = {
 }
 
 
-def _mem_available() -> int:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
 def _need(nbytes):
-    free = _mem_available()
+    free = available_memory() or 0
     if free < nbytes + 2 * GIB:
         pytest.skip(f"needs {(nbytes + 2 * GIB) / GIB:.1f} GiB available, "
                     f"MemAvailable is {free / GIB:.1f} GiB")

@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from .. import cases
+from ..info import available_memory
 from . import impls as impls_mod
 from .impls import COPY_LIMIT, Data, Impl, Unsupported
 
@@ -72,17 +73,6 @@ def select(patterns: list[str] | None = None, backends: list[str] | None = None)
         if wanted or name in keep:
             chosen.append(impl)
     return chosen
-
-
-def available_memory() -> int | None:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
 
 
 def _time_loops(fn, loops: int, sync) -> float:
