@@ -1,10 +1,14 @@
 """Every tunable of the dispatcher, and the environment variables, in one place.
 
-The defaults were measured on a 2-core AMD EPYC (AVX-512) with the compiled
-Cython loops: a parallel region costs about 1.4 us to start there, so two
-threads only pay off once the serial loop takes several microseconds.
-``fastleaky tune`` measures this machine and writes a JSON file that
-overrides them (``FASTLEAKY_TUNE_FILE``, else a per-user cache file).
+The defaults were measured with ``fastleaky tune`` on a 2-core AMD EPYC
+(AVX-512), three runs back to back.  The parallel/serial speed-up varied
+between runs (the second core delivered 1.4x to 2.1x at 4M float32
+elements), so each default is the smallest size at which the parallel loop
+was within 5% of the serial one or faster in all three runs: float16
+1.58/0.95/0.96x at 65,536, float32 1.92/0.95/0.99x at 262,144, float64
+0.97/1.00/0.97x at 262,144 (at half those sizes it lost up to 17%).
+``fastleaky tune`` measures the machine it runs on and writes a JSON file
+that overrides them (``FASTLEAKY_TUNE_FILE``, else a per-user cache file).
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ ENV_THREADS = "FASTLEAKY_NUM_THREADS"
 
 # Elements from which the multi-threaded loop is used (per dtype).
 DEFAULT_PARALLEL_MIN_ELEMENTS = {
-    "float16": 32_768,
-    "float32": 32_768,
-    "float64": 16_384,
+    "float16": 65_536,
+    "float32": 262_144,
+    "float64": 262_144,
 }
 
 # CUDA launch shape (the ``cuda`` backend).  256 threads a block, each

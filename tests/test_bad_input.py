@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import fastleaky
-from fastleaky import cases
+from fastleaky import cases, config
 
 ALL_OPS = ("leaky_relu", "leaky_relu_grad", "leaky_relu_backward")
 BACKWARD = ("leaky_relu_backward",)
@@ -74,6 +74,10 @@ class Row:
     kind: str = "numpy"
     backends: tuple | None = None
     env: dict = field(default_factory=dict)
+
+
+# big enough for the threaded loops (which read the thread settings)
+_PARALLEL_SIZE = 1 + config.parallel_min_elements("float32")
 
 
 def _x(n=50, dtype="float32"):
@@ -160,10 +164,10 @@ ROWS = [
     Row("grad-promotes-out-dtype", _with(grad_output=lambda: np.ones(50, np.float64),
                                          out=_fives), TypeError, "dtype", ops=BACKWARD),
     # -- environment: a bad thread cap raises where a parallel loop would read it
-    Row("env-threads-not-a-number", lambda: {"x": _x(200_000)}, ValueError,
+    Row("env-threads-not-a-number", lambda: {"x": _x(_PARALLEL_SIZE)}, ValueError,
         "FASTLEAKY_NUM_THREADS='abc' is not a whole number",
         backends=("auto", "cython", "numba-parallel"), env={"FASTLEAKY_NUM_THREADS": "abc"}),
-    Row("env-threads-zero", lambda: {"x": _x(200_000)}, ValueError, "must be >= 1",
+    Row("env-threads-zero", lambda: {"x": _x(_PARALLEL_SIZE)}, ValueError, "must be >= 1",
         backends=("auto", "cython", "numba-parallel"), env={"FASTLEAKY_NUM_THREADS": "0"}),
 ]
 

@@ -40,7 +40,7 @@ def test_backward(backend, dtype, layout, alpha):
 
 # Sizes around the SIMD widths, the thread chunk alignment (64) and the
 # serial/parallel threshold, so every remainder loop runs.
-@pytest.mark.parametrize("n", [1, 2, 15, 16, 17, 63, 65, 129, 4097, 40_001, 200_003])
+@pytest.mark.parametrize("n", [1, 2, 15, 16, 17, 63, 65, 129, 4097, 40_001, 200_003, 300_007])
 @pytest.mark.parametrize("dtype", cases.DTYPES)
 def test_sizes(backend, dtype, n):
     x = cases.sample(dtype, n, seed=n)

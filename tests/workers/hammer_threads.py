@@ -10,11 +10,13 @@ import threading
 import numpy as np
 
 import fastleaky
-from fastleaky import reference
+from fastleaky import config, reference
 
 THREADS = 16
 CALLS = 40
-SIZE = 200_000
+# at least 2e5 elements, and above the parallel thresholds in force, so that
+# the threaded loops are the ones called concurrently
+SIZE = max(200_000, 1 + max(config.parallel_min_elements(d) for d in ("float32", "float64")))
 
 
 def backends() -> list[str]:
