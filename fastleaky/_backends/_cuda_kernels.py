@@ -2,7 +2,9 @@
 
 They live in a module that imports ``numba.cuda`` as the global ``cuda``
 because the simulator runs a kernel by swapping that global for its fake
-module.  Each kernel computes ``(inputs..., out, alpha, n)`` on 1-D C arrays.
+module.  Each kernel computes ``(inputs..., out, alpha, n)`` on 1-D C arrays:
+``unary`` (forward and grad, by the device function bound to
+``unary_device``) and ``backward``.
 
 Shape: a tile is ``4 * blockDim`` elements; thread ``t`` handles elements
 ``t``, ``t + b``, ``t + 2b``, ``t + 3b`` of it (each access coalesced), issues
@@ -54,7 +56,12 @@ HALF = {
 }
 
 
-def forward(x, out, a, n):
+# What ``unary`` applies; numba_cuda._build binds leaky_relu_device (forward)
+# or leaky_relu_grad_device (grad) in the copy it compiles per op.
+unary_device = leaky_relu_device
+
+
+def unary(x, out, a, n):
     b = cuda.blockDim.x
     i = cuda.blockIdx.x * (b * 4) + cuda.threadIdx.x
     step = cuda.gridDim.x * (b * 4)
@@ -64,37 +71,15 @@ def forward(x, out, a, n):
             v1 = x[i + b]
             v2 = x[i + 2 * b]
             v3 = x[i + 3 * b]
-            out[i] = leaky_relu_device(v0, a)
-            out[i + b] = leaky_relu_device(v1, a)
-            out[i + 2 * b] = leaky_relu_device(v2, a)
-            out[i + 3 * b] = leaky_relu_device(v3, a)
+            out[i] = unary_device(v0, a)
+            out[i + b] = unary_device(v1, a)
+            out[i + 2 * b] = unary_device(v2, a)
+            out[i + 3 * b] = unary_device(v3, a)
         else:
             for k in range(4):
                 j = i + k * b
                 if j < n:
-                    out[j] = leaky_relu_device(x[j], a)
-        i += step
-
-
-def grad(x, out, a, n):
-    b = cuda.blockDim.x
-    i = cuda.blockIdx.x * (b * 4) + cuda.threadIdx.x
-    step = cuda.gridDim.x * (b * 4)
-    while i < n:
-        if i + 3 * b < n:
-            v0 = x[i]
-            v1 = x[i + b]
-            v2 = x[i + 2 * b]
-            v3 = x[i + 3 * b]
-            out[i] = leaky_relu_grad_device(v0, a)
-            out[i + b] = leaky_relu_grad_device(v1, a)
-            out[i + 2 * b] = leaky_relu_grad_device(v2, a)
-            out[i + 3 * b] = leaky_relu_grad_device(v3, a)
-        else:
-            for k in range(4):
-                j = i + k * b
-                if j < n:
-                    out[j] = leaky_relu_grad_device(x[j], a)
+                    out[j] = unary_device(x[j], a)
         i += step
 
 

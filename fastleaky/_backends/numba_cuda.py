@@ -132,6 +132,9 @@ def simulating() -> bool:
 
 # ---------------------------------------------------------------- kernels
 
+_UNARY_DEVICE = {"forward": "leaky_relu_device", "grad": "leaky_relu_grad_device"}
+
+
 def _build(op, dtype):
     """Compile one kernel: ``(inputs..., out, alpha, n)`` on 1-D C arrays."""
     from numba import cuda
@@ -144,15 +147,16 @@ def _build(op, dtype):
     n_inputs = 2 if op == "backward" else 1
     signature = (*([arr] * n_inputs), arr, scalar, int64)
 
-    source = {"forward": _kernels.forward, "grad": _kernels.grad,
-              "backward": _kernels.backward}[op]
-    # A copy per dtype, named after it: numba names its disk-cache files
-    # after the function.
-    namespace = source.__globals__
+    source = _kernels.backward if op == "backward" else _kernels.unary
+    # A copy per op and dtype, named after them (numba names its disk-cache
+    # files after the function), with that dtype's device functions bound.
+    namespace = dict(source.__globals__)
     if dtype is np.float16:
-        namespace = {**namespace, **_kernels.HALF}
+        namespace.update(_kernels.HALF)
     elif dtype is np.float32:
-        namespace = {**namespace, **_kernels.SINGLE}
+        namespace.update(_kernels.SINGLE)
+    if op != "backward":
+        namespace["unary_device"] = namespace[_UNARY_DEVICE[op]]
     kernel = types.FunctionType(source.__code__, namespace,
                                 f"leaky_relu_{op}_{np.dtype(dtype).name}")
     kernel.__qualname__ = kernel.__name__
