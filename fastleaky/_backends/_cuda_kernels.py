@@ -16,7 +16,8 @@ an int64 operand), so arrays above 2**31 elements are indexed correctly.
 from numba import cuda
 from numba.cuda.types import float16, float32
 
-from ..cuda import leaky_relu_backward_device, leaky_relu_device, leaky_relu_grad_device
+# leaky_relu_grad_device is bound to unary_device by name in numba_cuda._build
+from ..cuda import leaky_relu_backward_device, leaky_relu_device, leaky_relu_grad_device  # noqa: F401
 
 
 # float16: numba-cuda lowers half arithmetic to calls into its C++ shims;
