@@ -113,40 +113,31 @@ def _compiled_call(op, g, x, alpha, out, backend):
         if not _auto_is_cython or registry._current.get() is not None:
             return None
     elif backend in _NUMBA_NAMES:
-        return _numba_call(op, g, x, alpha, out, backend)
+        if not registry.availability(backend)[0]:
+            return None  # the general path raises, saying why
+        return _plain_call(op, g, x, alpha, out, registry.load(backend))
     elif backend != "cython" or (_loop is None and not _setup_fast_path()):
         return None
+    # alpha crosses as a C double and is cast to float32 in C, which rounds
+    # like NumPy's cast: the same bits as cast_alpha.
     result = _loop.small_call(op, g, x, alpha, out)
     if result is not NotImplemented:
         return result
-    out = _plain_out(g, x, alpha, out)
-    if out is None:
-        return None
-    from ._backends.cython_backend import _nthreads
-
-    # alpha crosses as a C double and is cast to float32 in C, which rounds
-    # like NumPy's cast: the same bits as cast_alpha.
-    if op == _BACKWARD:
-        _loop.backward(g, x, alpha, out, _nthreads(out))
-    else:
-        getattr(_loop, _OP_NAMES[op])(x, alpha, out, _nthreads(out))
-    return out
+    return _plain_call(op, g, x, alpha, out, registry.load("cython"))
 
 
 _NUMBA_NAMES = ("numba-cpu", "numba-parallel")
 
 
-def _numba_call(op, g, x, alpha, out, backend):
-    """The plain case on a Numba backend without the general path's ~5 us
-    (8% of a call at 1e6 float32 elements)."""
-    if not registry.availability(backend)[0]:
-        return None  # the general path raises, saying why
+def _plain_call(op, g, x, alpha, out, impl):
+    """The plain case (see ``_plain_out``) on backend ``impl``, skipping the
+    general path's ~5 us (8% of a Numba call at 1e6 float32 elements); None
+    when the call is not the plain case."""
     out = _plain_out(g, x, alpha, out)
     if out is None:
         return None
-    impl = registry.load(backend)
-    a = x.dtype.type(alpha)  # typed: a float64 alpha would compile a float64 multiply
-    flat_out = out.reshape(-1)  # the loops are 1-D (0-d and n-d arrays are views)
+    a = x.dtype.type(alpha)  # typed: Numba would compile a float64 multiply for a float
+    flat_out = out.reshape(-1)  # the kernels take 1-D arrays (views here)
     if op == _BACKWARD:
         impl.backward(g.reshape(-1), x.reshape(-1), a, flat_out)
     else:
