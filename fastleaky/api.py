@@ -201,9 +201,11 @@ def reset_fast_path() -> None:
 
 
 def _dispatch(op, arrays, alpha, out, backend):
-    if all(type(a) is np.ndarray for a in arrays) or not interop.is_foreign(arrays, out):
-        return _host(op, arrays, alpha, out, backend)
-    return interop.dispatch(op, arrays, alpha, out, backend)
+    if not all(type(a) is np.ndarray for a in arrays):
+        adapter = interop.adapter(arrays, out)
+        if adapter is not None:
+            return adapter.dispatch(op, arrays, alpha, out, backend)
+    return _host(op, arrays, alpha, out, backend)
 
 
 def check_alpha(alpha):

@@ -1,9 +1,9 @@
 """Non-NumPy inputs: recognised here, handled by the adapter that knows them.
 
-``is_foreign`` is the cheap test the API runs when an input is not a plain
+``adapter`` is the cheap test the API runs when an input is not a plain
 ndarray: it looks at the type's module name and attributes only, so it never
-imports torch, CuPy, dask, xarray or Numba.  ``dispatch`` hands the call to
-the adapter module for that kind; an adapter module exposes
+imports torch, CuPy, dask, xarray or Numba, and returns the adapter module
+for that kind (imported then); an adapter module exposes
 
     dispatch(op, arrays, alpha, out, backend) -> result of the caller's kind
 
@@ -61,13 +61,11 @@ def _adapter_for(obj):
     return None
 
 
-def is_foreign(arrays, out) -> bool:
-    return any(_adapter_for(a) is not None for a in (*arrays, out))
-
-
-def dispatch(op, arrays, alpha, out, backend):
+def adapter(arrays, out):
+    """The adapter module for the first foreign input (or ``out``), imported;
+    None when every input is NumPy-like."""
     for a in (*arrays, out):
         module = _adapter_for(a)
         if module is not None:
-            return importlib.import_module(module).dispatch(op, arrays, alpha, out, backend)
-    raise AssertionError("interop.dispatch called without a foreign input")
+            return importlib.import_module(module)
+    return None
