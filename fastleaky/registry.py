@@ -183,7 +183,7 @@ def auto_host(dtype_type, size: int) -> str:
         if availability("cython")[0] and dtype_type in load("cython").native_dtypes():
             return "cython"
         if dtype_type is not np.float16 and availability("numba-cpu")[0]:
-            parallel = size >= config.parallel_min_elements(np.dtype(dtype_type).name)
+            parallel = size >= config.parallel_min_for(np.dtype(dtype_type))
             return "numba-parallel" if parallel else "numba-cpu"
     return "numpy"
 
