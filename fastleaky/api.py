@@ -97,7 +97,9 @@ def leaky_relu_backward(grad_output, x, alpha=0.01, *, out=None, backend="auto")
 # the compiled loops; everything else (and anything this path is unsure of)
 # takes the general path, which gives the same bits.  Profiled at 100 float64
 # elements: general path ~5 us of Python a call, fast path ~0.5 us (checks
-# in C: ``_cython_loop.small_call``), against 0.8 us for np.maximum(x, x*a).
+# and the thread choice in C: ``_cython_loop.plain_call``), against 0.8 us
+# for np.maximum(x, x*a).  The Numba backends take ``_plain_call``: the same
+# checks in Python (~3 us), as Numba's own dispatch costs about as much.
 _FORWARD, _GRAD, _BACKWARD = 0, 1, 2
 _OP_NAMES = ("forward", "grad", "backward")
 _loop = None  # the Cython loop module once the fast path is set up
@@ -120,10 +122,8 @@ def _compiled_call(op, g, x, alpha, out, backend):
         return None
     # alpha crosses as a C double and is cast to float32 in C, which rounds
     # like NumPy's cast: the same bits as cast_alpha.
-    result = _loop.small_call(op, g, x, alpha, out)
-    if result is not NotImplemented:
-        return result
-    return _plain_call(op, g, x, alpha, out, registry.load("cython"))
+    result = _loop.plain_call(op, g, x, alpha, out)
+    return None if result is NotImplemented else result
 
 
 _NUMBA_NAMES = ("numba-cpu", "numba-parallel")
@@ -182,14 +182,15 @@ def _setup_fast_path() -> bool:
     global _loop, _auto_is_cython
     if not registry.availability("cython")[0]:
         return False
-    from . import config
+    from . import config, threads
     from ._backends import cython_backend
 
     _auto_is_cython = registry.default_name() == "auto" and all(
         registry.auto_host(t, n) == "cython" for t in (np.float32, np.float64) for n in (1, 1 << 40)
     )
     loop = cython_backend._loop
-    loop.set_small_call_limits(config.parallel_min_for(_F32), config.parallel_min_for(_F64))
+    loop.set_plain_call_config(config.parallel_min_for(_F32), config.parallel_min_for(_F64),
+                               threads._limit, config.ENV_THREADS)
     _loop = loop
     return True
 

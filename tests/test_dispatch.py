@@ -123,3 +123,26 @@ def test_thread_limit():
     with pytest.raises(ValueError, match=">= 1"):
         with fastleaky.thread_limit(0):
             pass
+
+
+@pytest.mark.skipif(not registry.availability("cython")[0], reason="Cython loops not built")
+def test_compiled_fast_path_follows_thread_limits(monkeypatch):
+    """The C fast path picks threads like ``threads.get``: context, then environment."""
+    from fastleaky._backends import _cython_loop as loop
+    from fastleaky import threads
+
+    monkeypatch.delenv("FASTLEAKY_NUM_THREADS", raising=False)
+    fastleaky.leaky_relu(np.ones(4))  # sets the fast path up
+    runtime = loop.max_threads()
+    assert loop.plain_call_threads() == threads.get(runtime)
+    with fastleaky.thread_limit(1):
+        assert loop.plain_call_threads() == 1
+        with fastleaky.thread_limit(runtime + 5):
+            assert loop.plain_call_threads() == runtime
+    monkeypatch.setenv("FASTLEAKY_NUM_THREADS", "1")
+    assert loop.plain_call_threads() == 1
+    with fastleaky.thread_limit(runtime):  # the context wins over the environment
+        assert loop.plain_call_threads() == runtime
+    for bad in ("0", "x", "2 "):  # the general path parses these and says why
+        monkeypatch.setenv("FASTLEAKY_NUM_THREADS", bad)
+        assert loop.plain_call_threads() == -1
