@@ -128,8 +128,8 @@ def test_thread_limit():
 @pytest.mark.skipif(not registry.availability("cython")[0], reason="Cython loops not built")
 def test_compiled_fast_path_follows_thread_limits(monkeypatch):
     """The C fast path picks threads like ``threads.get``: context, then environment."""
-    from fastleaky._backends import _cython_loop as loop
     from fastleaky import threads
+    from fastleaky._backends import _cython_loop as loop
 
     monkeypatch.delenv("FASTLEAKY_NUM_THREADS", raising=False)
     fastleaky.leaky_relu(np.ones(4))  # sets the fast path up
