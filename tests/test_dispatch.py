@@ -146,3 +146,31 @@ def test_compiled_fast_path_follows_thread_limits(monkeypatch):
     for bad in ("0", "x", "2 "):  # the general path parses these and says why
         monkeypatch.setenv("FASTLEAKY_NUM_THREADS", bad)
         assert loop.plain_call_threads() == -1
+
+
+@pytest.mark.skipif(not registry.availability("numba-parallel")[0], reason="numba not installed")
+def test_numba_parallel_follows_thread_limit(monkeypatch):
+    """Under a cap below Numba's thread count the kernel runs with the cap set."""
+    import numba
+
+    from fastleaky import config
+
+    seen = []
+    real_set = numba.set_num_threads
+
+    def spy(n):
+        seen.append(n)
+        real_set(n)
+
+    monkeypatch.setattr(numba, "set_num_threads", spy)
+    x = np.linspace(-1, 1, config.parallel_min_for(np.dtype(np.float64)) + 1)
+    expected = fastleaky.leaky_relu(x, backend="numpy")
+    before = numba.get_num_threads()
+    np.testing.assert_array_equal(fastleaky.leaky_relu(x, backend="numba-parallel"), expected)
+    assert seen == []  # no cap: Numba's own setting, untouched
+    with fastleaky.thread_limit(1):
+        np.testing.assert_array_equal(fastleaky.leaky_relu(x, backend="numba-parallel"),
+                                      expected)
+    if before > 1:
+        assert seen == [1, before]  # capped for the call, restored after
+    assert numba.get_num_threads() == before
