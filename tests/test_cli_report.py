@@ -171,3 +171,36 @@ def test_plot_errors_are_one_line(tmp_path, capsys):
 def test_size_labels():
     assert [report.size_label(n) for n in (1000, 50_000_000, 100_000_000, 1234, 7)] == [
         "1e3", "5e7", "1e8", "1,234", "7"]
+
+
+def test_bench_isolate_measures_each_implementation_in_its_own_process(tmp_path, capsys):
+    folder = tmp_path / "iso"
+    argv = ["bench", *TINY, "--repeats", "2", "--alpha", "1.5", "--isolate", "--rounds", "2",
+            "--impls", "numpy:*,fastleaky:cython", "-o", str(folder)]
+    assert cli.main(argv) == 0
+    data = json.loads((folder / "results.json").read_text())
+    assert data["settings"]["isolated"] is True
+    assert "fresh process" in data["settings"]["timing"]
+    got = [(r["dtype"], r["size"], r["impl"]) for r in data["results"]]
+    names = ["numpy:copyto", "fastleaky:cython", "numpy:where"]  # maximum: wrong at 1.5
+    assert got == [("float32", n, name) for n in (1000, 3000) for name in names]
+    for r in data["results"]:
+        assert len(r["samples"]) == 4 == r["repeats"]  # 2 rounds x 2 repeats
+        assert r["seconds"] == sorted(r["samples"])[1] + (
+            sorted(r["samples"])[2] - sorted(r["samples"])[1]) / 2
+        assert r["check"] == "bit-exact" or r["impl"].startswith("numpy:")
+    assert {s["impl"] for s in data["skipped"]} == {"numpy:two-pass", "numpy:maximum"}
+
+
+def test_bench_isolate_reports_a_failed_worker_in_one_line(tmp_path, capsys, monkeypatch):
+    from fastleaky.bench import isolated
+
+    if sys.platform == "win32":
+        pytest.skip("a shell script stands in for a crashing Python")
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\necho 'worker crashed' >&2\nexit 3\n")
+    broken.chmod(0o755)
+    monkeypatch.setattr(isolated, "_PYTHON", str(broken))
+    line = _one_error_line(capsys, "bench", *TINY, "--isolate", "--impls", "numpy:copyto",
+                           "-o", str(tmp_path / "r"))
+    assert "measuring numpy:copyto failed (exit 3): worker crashed" in line

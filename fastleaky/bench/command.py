@@ -63,6 +63,11 @@ def add_commands(sub) -> None:
     p.add_argument("--repeats", type=int, help="timed repeats per cell (default 5, 7 full)")
     p.add_argument("--min-repeat-ms", type=float, default=2.0,
                    help="loop each call until a repeat lasts this long (default 2 ms)")
+    p.add_argument("--isolate", action="store_true",
+                   help="run each implementation alone in fresh processes, so that other "
+                   "libraries' idle threads do not compete for the cores (slower)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="with --isolate: passes over the implementations (default 3)")
     p.add_argument("--output", "-o", default=DEFAULT_OUTPUT, metavar="DIR",
                    help=f"report folder (default ./{DEFAULT_OUTPUT})")
     p.add_argument("--list", action="store_true", help="list the implementations and exit")
@@ -184,14 +189,23 @@ def cmd_bench(args) -> int:
         repeats=args.repeats or (5 if args.quick else 7),
         min_repeat_s=args.min_repeat_ms / 1e3,
     )
-    if settings.repeats < 1 or settings.min_repeat_s < 0:
-        raise ValueError("--repeats must be >= 1 and --min-repeat-ms >= 0")
+    if settings.repeats < 1 or settings.min_repeat_s < 0 or args.rounds < 1:
+        raise ValueError("--repeats and --rounds must be >= 1 and --min-repeat-ms >= 0")
     folder = _writable_folder(args.output)
     started = time.perf_counter()
     prov = provenance.collect(gpu=any(i.device == "cuda" for i in chosen))
-    total = len(settings.dtypes) * len(settings.sizes) * len(chosen)
-    with _Progress(total) as progress:
-        measured = runner.run(chosen, settings, progress)
+    if args.isolate:
+        from . import isolated
+
+        with _Progress(args.rounds * len(chosen)) as progress:
+            measured = isolated.run(chosen, settings, args.rounds, progress)
+        how = (f"each implementation alone in a fresh process, {args.rounds} passes over "
+               "them in rotated order; the median of every repeat of every pass")
+    else:
+        total = len(settings.dtypes) * len(settings.sizes) * len(chosen)
+        with _Progress(total) as progress:
+            measured = runner.run(chosen, settings, progress)
+        how = "implementations interleaved within each size, in one process"
     # Numba's threading layer is only known once a parallel loop ran: read it again.
     prov["threading"] = provenance.info.threading_info()
     prov["load_average_end"] = provenance.load_average()
@@ -204,8 +218,9 @@ def cmd_bench(args) -> int:
             "min_repeat_s": settings.min_repeat_s, "elapsed_s": round(elapsed, 1),
             "timing": (f"Timing: warm-up, then the median of {settings.repeats} repeats, each "
                        f"looping the call until it lasts at least "
-                       f"{settings.min_repeat_s * 1e3:g} ms; implementations interleaved "
-                       "within each size; GPU work synchronized. time.perf_counter."),
+                       f"{settings.min_repeat_s * 1e3:g} ms; {how}; GPU work "
+                       "synchronized. time.perf_counter."),
+            "isolated": bool(args.isolate),
         },
         "impls": runner.describe(chosen),
         **measured,

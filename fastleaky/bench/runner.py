@@ -161,7 +161,8 @@ def _run_case(chosen, dtype, size, settings, skipped, progress) -> list[dict]:
     return [
         {"impl": impl.name, "family": impl.family, "device": impl.device, "dtype": dtype,
          "size": size, "nbytes": nbytes, "seconds": float(np.median(per_call[impl.name])),
-         "repeats": settings.repeats, "loops": loops, "check": status}
+         "samples": per_call[impl.name], "repeats": settings.repeats, "loops": loops,
+         "check": status}
         for impl, fn, loops, status in ready
     ]
 

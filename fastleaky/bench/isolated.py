@@ -1,0 +1,98 @@
+"""``fastleaky bench --isolate``: every implementation in a fresh process of its own.
+
+Why: thread pools of different runtimes fight over the cores.  After a
+parallel call, an OpenMP pool's threads keep spinning for a while before
+they sleep (libgomp's default), and so do TBB's; in one process that
+interleaves torch, the Cython OpenMP loops and Numba's TBB loops every few
+milliseconds, each runtime's idle threads take CPU time from the next one's
+work.  Measured on a 2-core VM at 1e6 float32 elements: Numba's prange loop
+ran at 160 GB/s alone and at 69-86 GB/s interleaved with torch or the
+Cython loops; np.copyto at 110 GB/s alone and at 80-90 interleaved.
+
+So here each implementation runs alone in a new process, one process at a
+time, over all sizes and dtypes; ``rounds`` passes go round the
+implementations, starting one further along each pass, so drift on the
+machine hits all of them alike.  A process does the usual warm-up,
+calibration and ``repeats`` timed repeats per cell; the reported time is
+the median over every repeat of every round.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Callable
+
+import numpy as np
+
+from . import impls as impls_mod
+from .runner import Settings
+
+_ROUNDS_DEFAULT = 3
+_PYTHON = sys.executable
+
+
+def run(chosen, settings: Settings, rounds: int = _ROUNDS_DEFAULT,
+        progress: Callable[[str, bool], None] | None = None) -> dict:
+    """Measure like ``runner.run``, each implementation in its own processes."""
+    samples: dict[tuple, list[float]] = {}
+    first: dict[tuple, dict] = {}
+    skipped: dict[tuple, dict] = {}
+    for r in range(rounds):
+        shift = r % len(chosen)
+        for impl in chosen[shift:] + chosen[:shift]:
+            if progress is not None:
+                progress(f"round {r + 1}/{rounds} {impl.name}", False)
+            measured = _in_fresh_process(impl.name, settings)
+            for rec in measured["results"]:
+                key = (rec["impl"], rec["dtype"], rec["size"])
+                samples.setdefault(key, []).extend(rec["samples"])
+                first.setdefault(key, rec)
+                if rec["check"] != first[key]["check"]:  # keep the worst verdict seen
+                    first[key] = {**first[key], "check": rec["check"]}
+            for rec in measured["skipped"]:
+                skipped.setdefault((rec["impl"], rec["dtype"], rec["size"]), rec)
+            if progress is not None:
+                progress(f"round {r + 1}/{rounds} {impl.name}", True)
+    results = []
+    for key, rec in first.items():
+        results.append({**rec, "seconds": float(np.median(samples[key])),
+                        "samples": samples[key], "repeats": len(samples[key])})
+    order = {name: i for i, name in enumerate(i.name for i in chosen)}
+    results.sort(key=lambda rec: (settings.dtypes.index(rec["dtype"]),
+                                  settings.sizes.index(rec["size"]), order[rec["impl"]]))
+    done = set(first)
+    return {"results": results,
+            "skipped": [rec for key, rec in skipped.items() if key not in done]}
+
+
+def _in_fresh_process(name: str, settings: Settings) -> dict:
+    request = {"impl": name, "sizes": list(settings.sizes), "dtypes": list(settings.dtypes),
+               "alpha": settings.alpha, "repeats": settings.repeats,
+               "min_repeat_s": settings.min_repeat_s}
+    proc = subprocess.run([_PYTHON, "-m", "fastleaky.bench.isolated"],
+                          input=json.dumps(request), capture_output=True, text=True,
+                          check=False)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        raise RuntimeError(f"the process measuring {name} failed "
+                           f"(exit {proc.returncode}): " + " | ".join(tail))
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _worker() -> int:
+    from . import runner
+
+    request = json.loads(sys.stdin.read())
+    impl = impls_mod.registry()[request["impl"]]
+    settings = Settings(sizes=tuple(request["sizes"]), dtypes=tuple(request["dtypes"]),
+                        alpha=request["alpha"], repeats=request["repeats"],
+                        min_repeat_s=request["min_repeat_s"])
+    measured = runner.run([impl], settings)
+    print(json.dumps(measured))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_worker())
