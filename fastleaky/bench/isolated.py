@@ -10,7 +10,9 @@ ran at 160 GB/s alone and at 69-86 GB/s interleaved with torch or the
 Cython loops; np.copyto at 110 GB/s alone and at 80-90 interleaved.
 
 So here each implementation runs alone in a new process, one process at a
-time, over all sizes and dtypes; ``rounds`` passes go round the
+time, over all sizes and dtypes.  A fresh process also gets a fresh memory
+layout, which alone moved torch's two-thread copy of 1e6 float32 between 92
+and 163 GB/s over six processes; hence several passes: ``rounds`` go round the
 implementations, starting one further along each pass, so drift on the
 machine hits all of them alike.  A process does the usual warm-up,
 calibration and ``repeats`` timed repeats per cell; the reported time is
