@@ -99,7 +99,8 @@ def leaky_relu_backward(grad_output, x, alpha=0.01, *, out=None, backend="auto")
 # elements: general path ~5 us of Python a call, fast path ~0.5 us (checks
 # and the thread choice in C: ``_cython_loop.plain_call``), against 0.8 us
 # for np.maximum(x, x*a).  The Numba backends take ``_plain_call``: the same
-# checks in Python (~3 us), as Numba's own dispatch costs about as much.
+# checks in Python, ~2.2 us a call on top of the 0.4 us of Numba's own
+# dispatch (measured on 1-element arrays).
 _FORWARD, _GRAD, _BACKWARD = 0, 1, 2
 _OP_NAMES = ("forward", "grad", "backward")
 _loop = None  # the Cython loop module once the fast path is set up
