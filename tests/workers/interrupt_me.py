@@ -3,6 +3,7 @@ next call works and is bit-exact.  Run by tests/test_interrupt.py."""
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import numpy as np
@@ -14,6 +15,9 @@ SIZE = 1 << 24
 
 
 def main(name: str) -> int:
+    # A shell that starts jobs in the background without job control leaves
+    # SIGINT ignored in them, and Python keeps an ignored SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     x = np.random.default_rng(3).standard_normal(SIZE).astype(np.float32)
     out = np.empty_like(x)
     expected = reference.leaky_relu(x, 0.1)
