@@ -173,7 +173,14 @@ def test_size_labels():
         "1e3", "5e7", "1e8", "1,234", "7"]
 
 
-def test_bench_isolate_measures_each_implementation_in_its_own_process(tmp_path, capsys):
+def test_bench_isolate_measures_each_implementation_in_its_own_process(tmp_path, capsys,
+                                                                        monkeypatch):
+    # A working directory holding another "fastleaky" (a source checkout without
+    # its compiled loops, say) must not be what the fresh processes import.
+    decoy = tmp_path / "cwd" / "fastleaky"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy package was imported')\n")
+    monkeypatch.chdir(decoy.parent)
     folder = tmp_path / "iso"
     argv = ["bench", *TINY, "--repeats", "2", "--alpha", "1.5", "--isolate", "--rounds", "2",
             "--impls", "numpy:*,fastleaky:cython", "-o", str(folder)]

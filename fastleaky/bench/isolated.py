@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -33,6 +34,11 @@ from .runner import Settings
 
 _ROUNDS_DEFAULT = 3
 _PYTHON = sys.executable
+# The worker imports the fastleaky this process runs, not whatever the
+# working directory holds (a source checkout without its compiled loops).
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+_WORKER_CODE = ("import sys; sys.path.insert(0, sys.argv[1]); "
+                "from fastleaky.bench.isolated import _worker; sys.exit(_worker())")
 
 
 def run(chosen, settings: Settings, rounds: int = _ROUNDS_DEFAULT,
@@ -73,7 +79,7 @@ def _in_fresh_process(name: str, settings: Settings) -> dict:
     request = {"impl": name, "sizes": list(settings.sizes), "dtypes": list(settings.dtypes),
                "alpha": settings.alpha, "repeats": settings.repeats,
                "min_repeat_s": settings.min_repeat_s}
-    proc = subprocess.run([_PYTHON, "-m", "fastleaky.bench.isolated"],
+    proc = subprocess.run([_PYTHON, "-c", _WORKER_CODE, _PACKAGE_ROOT],
                           input=json.dumps(request), capture_output=True, text=True,
                           check=False)
     if proc.returncode != 0:
@@ -87,14 +93,15 @@ def _worker() -> int:
     from . import runner
 
     request = json.loads(sys.stdin.read())
-    impl = impls_mod.registry()[request["impl"]]
+    available = impls_mod.registry()
+    if request["impl"] not in available:
+        print(f"{request['impl']} cannot run in a fresh process here "
+              f"(available there: {', '.join(available)})", file=sys.stderr)
+        return 1
     settings = Settings(sizes=tuple(request["sizes"]), dtypes=tuple(request["dtypes"]),
                         alpha=request["alpha"], repeats=request["repeats"],
                         min_repeat_s=request["min_repeat_s"])
-    measured = runner.run([impl], settings)
+    measured = runner.run([available[request["impl"]]], settings)
     print(json.dumps(measured))
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(_worker())
