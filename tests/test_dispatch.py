@@ -139,6 +139,8 @@ def test_compiled_fast_path_follows_thread_limits(monkeypatch):
         assert loop.plain_call_threads() == 1
         with fastleaky.thread_limit(runtime + 5):
             assert loop.plain_call_threads() == runtime
+        with fastleaky.thread_limit(10**30):  # no C overflow
+            assert loop.plain_call_threads() == runtime
     monkeypatch.setenv("FASTLEAKY_NUM_THREADS", "1")
     assert loop.plain_call_threads() == 1
     with fastleaky.thread_limit(runtime):  # the context wins over the environment

@@ -256,18 +256,19 @@ cdef int _thread_count():
     cdef char *text
     cdef char *end
     cdef int runtime = fl_max_threads()
+    if runtime < 1:
+        runtime = 1
     limit = get_value(_limit_var) if _limit_var is not None else None
-    if limit is not None:
-        cap = limit
-    else:
-        text = getenv(_env_threads)
-        if text != NULL and text[0] != 0:
-            cap = strtol(text, &end, 10)
-            if end[0] != 0 or cap < 1:
-                return -1
-    if cap and cap < runtime:
-        return <int>cap
-    return runtime if runtime > 1 else 1
+    if limit is not None:  # a whole number >= 1 (thread_limit checks), maybe huge
+        return <int>limit if limit < runtime else runtime
+    text = getenv(_env_threads)
+    if text != NULL and text[0] != 0:
+        cap = strtol(text, &end, 10)
+        if end[0] != 0 or cap < 1:
+            return -1
+        if cap < runtime:
+            return <int>cap
+    return runtime
 
 
 def plain_call_threads():
