@@ -206,9 +206,9 @@ def cmd_bench(args) -> int:
         with _Progress(total) as progress:
             measured = runner.run(chosen, settings, progress)
         how = "implementations interleaved within each size, in one process"
-    # Numba's threading layer is only known once a parallel loop ran: read it again.
     if args.isolate and any(i.name.startswith("torch") for i in chosen):
         import torch  # noqa: F401  (measured elsewhere; imported so its threads are named)
+    # Numba's threading layer is only known once a parallel loop ran: read it again.
     prov["threading"] = provenance.info.threading_info()
     prov["load_average_end"] = provenance.load_average()
     elapsed = time.perf_counter() - started
