@@ -14,9 +14,10 @@
  * Plain stores, at every size.  Non-temporal (streaming) stores, which skip
  * the read-for-ownership of each written line, were tried for large arrays
  * (blocks computed into an L1 buffer, then written with _mm_stream_ps/pd):
- * on the 2-core EPYC VM they lost at every size from 4 MB to 400 MB of
- * output, e.g. 1e8 float32 on two threads 37.9 against 46.9 GB/s, 5e7
- * float64 37.4 against 35.4 (the one near-tie), 4e6 float32 55.7 against 74.8.
+ * on the 2-core EPYC VM they lost at all sizes but one from 4 MB to 400 MB
+ * of output, e.g. 1e8 float32 on two threads 37.9 against 46.9 GB/s, 4e6
+ * float32 55.7 against 74.8; the exception, 5e7 float64 at 37.4 against
+ * 35.4, is within this machine's run-to-run noise.
  */
 #ifndef FASTLEAKY_SELECT_H
 #define FASTLEAKY_SELECT_H
