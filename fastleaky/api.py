@@ -40,7 +40,7 @@ def leaky_relu(x, alpha=0.01, *, out=None, backend="auto"):
         ``out=x`` works in place; partial overlap with ``x`` is handled.
     backend : str, optional
         ``"auto"`` (default), ``"numpy"``, ``"cython"``, ``"numba-cpu"``,
-        ``"numba-parallel"`` or ``"cuda"``; see ``fastleaky._backends()``.
+        ``"numba-parallel"`` or ``"cuda"``; see ``fastleaky.backends()``.
 
     Returns
     -------
