@@ -123,25 +123,26 @@ static int fl_has_f16c(void)
 #define fl_widen fl_widen_generic
 #define fl_narrow fl_narrow_generic
 #endif
-static void fl_forward_f16(const _Float16 *x, _Float16 a, _Float16 *out, ptrdiff_t n)
+/* A unary half loop: each block widened, run through the float loop ``f32``
+ * in place, narrowed back.  (One indirect call per 512 elements.) */
+static void fl_unary_f16(void (*f32)(const float *, float, float *, ptrdiff_t),
+                         const _Float16 *x, _Float16 a, _Float16 *out, ptrdiff_t n)
 {
     float buf[FL_HALF_BLOCK];
     for (ptrdiff_t i = 0; i < n; i += FL_HALF_BLOCK) {
         ptrdiff_t m = n - i < FL_HALF_BLOCK ? n - i : FL_HALF_BLOCK;
         fl_widen(x + i, buf, m);
-        fl_forward_f32(buf, (float)a, buf, m);
+        f32(buf, (float)a, buf, m);
         fl_narrow(buf, out + i, m);
     }
 }
+static void fl_forward_f16(const _Float16 *x, _Float16 a, _Float16 *out, ptrdiff_t n)
+{
+    fl_unary_f16(fl_forward_f32, x, a, out, n);
+}
 static void fl_grad_f16(const _Float16 *x, _Float16 a, _Float16 *out, ptrdiff_t n)
 {
-    float buf[FL_HALF_BLOCK];
-    for (ptrdiff_t i = 0; i < n; i += FL_HALF_BLOCK) {
-        ptrdiff_t m = n - i < FL_HALF_BLOCK ? n - i : FL_HALF_BLOCK;
-        fl_widen(x + i, buf, m);
-        fl_grad_f32(buf, (float)a, buf, m);
-        fl_narrow(buf, out + i, m);
-    }
+    fl_unary_f16(fl_grad_f32, x, a, out, n);
 }
 /* Where x > 0 the backward pass returns grad_output itself; copying its
  * 16 bits (rather than widening and narrowing it) keeps a signaling NaN
