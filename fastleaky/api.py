@@ -266,11 +266,17 @@ def check_out(out, shape, dtype):
     """Raise before any write if ``out`` cannot receive the result."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
-    if out.shape != shape:
-        raise ValueError(f"out has shape {out.shape}, the result has shape {shape}")
-    if out.dtype != dtype:
-        raise TypeError(f"out has dtype {out.dtype}, the result has dtype {dtype}")
-    if not out.flags.writeable:
+    check_out_fields(out.shape, out.dtype, not out.flags.writeable, shape, dtype)
+
+
+def check_out_fields(out_shape, out_dtype, readonly, shape, dtype):
+    """The checks of ``check_out`` on an output described by its fields (any
+    array library), with the same errors."""
+    if out_shape != shape:
+        raise ValueError(f"out has shape {out_shape}, the result has shape {shape}")
+    if out_dtype != dtype:
+        raise TypeError(f"out has dtype {out_dtype}, the result has dtype {dtype}")
+    if readonly:
         raise ValueError("out is read-only")
 
 

@@ -218,12 +218,7 @@ def compute(op, arrays, alpha, out=None, *, backend="auto", stream=None, empty=N
         if isinstance(out, np.ndarray):
             raise TypeError("out must be a device array like the input, got numpy.ndarray")
         o = describe(out)
-        if o.shape != shape:
-            raise ValueError(f"out has shape {o.shape}, the result has shape {shape}")
-        if o.dtype != dtype:
-            raise TypeError(f"out has dtype {o.dtype}, the result has dtype {dtype}")
-        if o.readonly:
-            raise ValueError("out is read-only")
+        api.check_out_fields(o.shape, o.dtype, o.readonly, shape, dtype)
         if _device_of(o) != device:
             raise ValueError(f"out is on GPU {_device_of(o)}, the input on GPU {device}")
     if stream is None:
