@@ -89,6 +89,10 @@ def leaky_relu_backward(grad_output, x, alpha=0.01, *, out=None, backend="auto")
     return _dispatch("backward", (grad_output, x), alpha, out, backend)
 
 
+# The public function of each operation name the adapters pass around.
+BY_OP = {"forward": leaky_relu, "grad": leaky_relu_grad, "backward": leaky_relu_backward}
+
+
 # ---------------------------------------------------------------- internals
 
 # The fast path.  The common call -- C-contiguous float32/float64 ndarrays,

@@ -21,16 +21,8 @@ from dask.array.utils import meta_from_array
 
 from .. import api, registry
 
-_FUNCS = {
-    "forward": api.leaky_relu,
-    "grad": api.leaky_relu_grad,
-    "backward": api.leaky_relu_backward,
-}
-_TOKENS = {"forward": "leaky_relu", "grad": "leaky_relu_grad", "backward": "leaky_relu_backward"}
-
-
 def _block(*blocks, op, alpha, backend):
-    return _FUNCS[op](*blocks, alpha, backend=backend)
+    return api.BY_OP[op](*blocks, alpha, backend=backend)
 
 
 def dispatch(op, arrays, alpha, out, backend):
@@ -55,6 +47,6 @@ def dispatch(op, arrays, alpha, out, backend):
     return da.blockwise(
         _block, index, *(arg for a in arrays for arg in (a, index)),
         op=op, alpha=alpha, backend=name,
-        dtype=dtype, meta=meta_from_array(x, dtype=dtype), token=_TOKENS[op],
+        dtype=dtype, meta=meta_from_array(x, dtype=dtype), token=api.BY_OP[op].__name__,
         align_arrays=True,
     )

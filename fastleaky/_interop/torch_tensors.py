@@ -73,9 +73,7 @@ def dispatch(op, arrays, alpha, out, backend):
         raise TypeError(f"fastleaky computes CPU and CUDA tensors; got a tensor on {device}")
     views = [_host_view(a) if isinstance(a, torch.Tensor) else a for a in arrays]
     out_view = _host_view(out) if isinstance(out, torch.Tensor) else out
-    func = {"forward": api.leaky_relu, "grad": api.leaky_relu_grad,
-            "backward": api.leaky_relu_backward}[op]
-    result = func(*views, alpha, out=out_view, backend=backend)
+    result = api.BY_OP[op](*views, alpha, out=out_view, backend=backend)
     if isinstance(out, torch.Tensor):
         return out
     if out is not None:

@@ -13,11 +13,6 @@ import xarray as xr
 
 from .. import api, registry
 
-_FUNCS = {
-    "forward": api.leaky_relu,
-    "grad": api.leaky_relu_grad,
-    "backward": api.leaky_relu_backward,
-}
 
 
 def dispatch(op, arrays, alpha, out, backend):
@@ -26,7 +21,7 @@ def dispatch(op, arrays, alpha, out, backend):
     alpha = api.check_alpha(alpha)
     name = registry.requested_name(backend)
     return xr.apply_ufunc(
-        _FUNCS[op], *arrays, alpha,
+        api.BY_OP[op], *arrays, alpha,
         kwargs={"backend": name},
         dask="allowed",
         keep_attrs=True,
