@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime
 import json
 import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,22 +23,12 @@ SIZES = tuple(1024 << k for k in range(13))  # 1,024 .. 4,194,304
 
 
 def _median_time(fn, min_seconds=0.002, repeats=7) -> float:
-    fn()
-    loops = 1
-    while True:  # enough calls per repeat to be well above timer resolution
-        start = time.perf_counter()
-        for _ in range(loops):
-            fn()
-        if time.perf_counter() - start >= min_seconds:
-            break
-        loops *= 2
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(loops):
-            fn()
-        samples.append((time.perf_counter() - start) / loops)
-    return statistics.median(samples)
+    """Median seconds per call, each repeat looping ``fn`` for at least
+    ``min_seconds`` (the bench's calibration, warm-up included)."""
+    from .bench import runner
+
+    loops = runner.calibrate(fn, None, min_seconds)
+    return statistics.median(runner.time_loops(fn, loops) / loops for _ in range(repeats))
 
 
 def _crossover(sizes, serial, parallel) -> int:

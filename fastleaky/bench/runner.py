@@ -75,7 +75,8 @@ def select(patterns: list[str] | None = None, backends: list[str] | None = None)
     return chosen
 
 
-def _time_loops(fn, loops: int, sync) -> float:
+def time_loops(fn, loops: int, sync=None) -> float:
+    """Seconds for ``loops`` calls of ``fn`` (GPU work synchronized by ``sync``)."""
     calls = range(loops)
     if sync is not None:
         sync()
@@ -89,10 +90,10 @@ def _time_loops(fn, loops: int, sync) -> float:
 
 def calibrate(fn, sync, min_repeat_s: float) -> int:
     """Calls per repeat so that a repeat lasts at least ``min_repeat_s`` (warms up too)."""
-    _time_loops(fn, 1, sync)
+    time_loops(fn, 1, sync)
     loops = 1
     while True:
-        elapsed = _time_loops(fn, loops, sync)
+        elapsed = time_loops(fn, loops, sync)
         if elapsed >= min_repeat_s or loops >= 1 << 30:
             return loops
         grow = math.ceil(1.2 * loops * min_repeat_s / max(elapsed, 1e-9))
@@ -152,7 +153,7 @@ def _run_case(chosen, dtype, size, settings, skipped, progress) -> list[dict]:
         for r in range(settings.repeats):
             shift = r % max(len(ready), 1)
             for impl, fn, loops, _ in ready[shift:] + ready[:shift]:
-                per_call[impl.name].append(_time_loops(fn, loops, impl.sync) / loops)
+                per_call[impl.name].append(time_loops(fn, loops, impl.sync) / loops)
         for impl in chosen:
             _step(progress, impl, dtype, size)
     finally:
