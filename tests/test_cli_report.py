@@ -211,3 +211,22 @@ def test_bench_isolate_reports_a_failed_worker_in_one_line(tmp_path, capsys, mon
     line = _one_error_line(capsys, "bench", *TINY, "--isolate", "--impls", "numpy:copyto",
                            "-o", str(tmp_path / "r"))
     assert "measuring numpy:copyto failed (exit 3): worker crashed" in line
+
+
+def test_bench_isolate_keeps_the_worst_output_check(monkeypatch):
+    from fastleaky.bench import isolated
+
+    verdicts = iter(["close (max rel. err 1e-07)", "WRONG (max rel. err 1e+00)", "bit-exact"])
+
+    def fake_process(name, settings):
+        rec = {"impl": name, "family": "peer", "device": "cpu", "dtype": "float32",
+               "size": 1000, "nbytes": 4000, "seconds": 1e-6, "samples": [1e-6],
+               "repeats": 1, "loops": 1, "check": next(verdicts)}
+        return {"results": [rec], "skipped": []}
+
+    monkeypatch.setattr(isolated, "_in_fresh_process", fake_process)
+    settings = runner.Settings(sizes=(1000,), dtypes=("float32",))
+    chosen = [impls.registry()["numpy:copyto"]]
+    measured = isolated.run(chosen, settings, rounds=3)
+    assert measured["results"][0]["check"] == "WRONG (max rel. err 1e+00)"
+    assert measured["results"][0]["samples"] == [1e-6] * 3
