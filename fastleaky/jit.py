@@ -114,6 +114,6 @@ def ufuncs(target: str = "cpu") -> dict:
     """
     if target not in ("cpu", "parallel"):
         raise ValueError(f"target must be 'cpu' or 'parallel', got {target!r}")
-    from ._backends import numba_ufunc
+    from ._backends import numba_loops
 
-    return numba_ufunc.kernels().ufuncs(target)
+    return numba_loops.kernels().ufuncs(target)

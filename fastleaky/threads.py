@@ -1,9 +1,15 @@
-"""How many threads the parallel loops may use.
+"""How many threads the parallel loops may use: the one thread policy.
 
 By default the parallel backends follow their runtimes: ``OMP_NUM_THREADS``
 / ``omp_set_num_threads`` for the Cython loops, ``NUMBA_NUM_THREADS`` /
 ``numba.set_num_threads`` for Numba.  ``FASTLEAKY_NUM_THREADS`` or the
 ``fastleaky.thread_limit(n)`` context manager caps both for fastleaky alone.
+
+``for_call`` is what a backend's kernel is told: 1 (serial), 0 (as many
+threads as its runtime would use) or a cap ``k >= 2``.  Below the size from
+which threads pay off (``config.parallel_min_for``) a call is serial.  The
+Cython fast entry applies the same rules in C (``_cython_loop._thread_count``);
+a test holds the two to the same answers.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+
+import numpy as np
 
 from . import config
 
@@ -49,10 +57,30 @@ def get(runtime_threads: int) -> int:
     return max(1, min(runtime_threads, cap) if cap else runtime_threads)
 
 
+SERIAL, RUNTIME_DEFAULT = 1, 0
+
+
+def for_call(dtype, size: int) -> int:
+    """Threads for one call of a parallel backend on ``size`` elements of
+    ``dtype``: ``SERIAL`` (1), ``RUNTIME_DEFAULT`` (0: the runtime's own
+    count), or a cap ``k >= 2`` from ``thread_limit`` / the environment."""
+    if size < config.parallel_min_for(dtype):
+        return SERIAL
+    cap = limit()
+    return RUNTIME_DEFAULT if cap is None else cap
+
+
 @contextlib.contextmanager
 def thread_limit(n: int):
-    """Run fastleaky's parallel loops on at most ``n`` threads in this context."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    """Run fastleaky's parallel loops on at most ``n`` threads in this context.
+
+    ``n`` is a whole number >= 1 (a Python or NumPy integer): ``TypeError``
+    for anything else, ``ValueError`` for ``n < 1``.
+    """
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"thread_limit needs a whole number >= 1, got {type(n).__name__} {n!r}")
+    n = int(n)
+    if n < 1:
         raise ValueError(f"thread_limit needs a whole number >= 1, got {n!r}")
     token = _limit.set(n)
     try:

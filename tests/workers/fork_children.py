@@ -41,9 +41,9 @@ def main(method: str) -> int:
         fastleaky.leaky_relu(x, 0.1, backend=name)
     with mp.get_context(method).Pool(2) as pool:
         ok = pool.map(child, names() * 2)
-    from fastleaky._backends import numba_ufunc
+    from fastleaky._backends import numba_loops
 
-    print(f"method={method} layer={numba_ufunc.threading_layer()} ok={all(ok)} {ok}")
+    print(f"method={method} layer={numba_loops.threading_layer()} ok={all(ok)} {ok}")
     # after the pool, the parent's own parallel calls still work
     return 0 if all(ok) and child("auto") else 1
 

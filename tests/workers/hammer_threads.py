@@ -70,9 +70,9 @@ def run(names=None, threads=THREADS, calls=CALLS, size=SIZE) -> list[str]:
 
 def main() -> int:
     failures = run()
-    from fastleaky._backends import numba_ufunc
+    from fastleaky._backends import numba_loops
 
-    print(f"layer={numba_ufunc.threading_layer()} failures={len(failures)}")
+    print(f"layer={numba_loops.threading_layer()} failures={len(failures)}")
     for f in failures[:20]:
         print(f)
     return 1 if failures else 0

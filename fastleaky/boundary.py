@@ -1,0 +1,180 @@
+"""The boundary: every input kind validated and normalised in one place.
+
+Every path -- host arrays, device arrays, dask, xarray, torch -- checks its
+inputs with the functions here, so each check and each message exists once.
+This module is a leaf: it imports NumPy and ``fastleaky.ops`` only, never
+an adapter or a backend, so nothing that imports it can route back into it.
+
+What the kernels are handed is decided here too: flat, 1-D, contiguous,
+native-order arrays of exactly ``numpy.ndarray`` (never a subclass, whose
+``reshape`` may keep it 2-D, as ``np.matrix`` does).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+_F16, _F32, _F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
+NATIVE_FLOATS = {_F16: np.float16, _F32: np.float32, _F64: np.float64}
+
+
+# ---------------------------------------------------------------- scalars
+
+def check_alpha(alpha):
+    """Validate alpha (a finite real scalar); returns it unchanged or as a scalar.
+
+    TypeError for anything that is not a real number (complex, str, an array
+    of several elements, a timedelta or datetime); ValueError for NaN or inf.
+    """
+    if type(alpha) is float:
+        value = alpha
+    elif isinstance(alpha, (np.timedelta64, np.datetime64)):
+        raise TypeError(f"alpha must be a real number, got {type(alpha).__name__} {alpha!r}")
+    elif isinstance(alpha, (numbers.Real, np.integer, np.floating, np.bool_)):
+        value = float(alpha)
+    elif isinstance(alpha, np.ndarray) or hasattr(alpha, "__array__"):
+        arr = np.asarray(alpha)
+        if arr.size != 1:
+            raise TypeError(f"alpha must be a real scalar, got an array of shape {arr.shape}")
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"alpha must be a real number, got dtype {arr.dtype}")
+        alpha = arr.reshape(())[()]
+        value = float(alpha)
+    else:
+        raise TypeError(f"alpha must be a real number, got {type(alpha).__name__} {alpha!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"alpha must be finite, got {alpha!r}")
+    return alpha
+
+
+_CAST_SAFE = {dt: float(np.finfo(dt).max) / 2 for dt in (_F16, _F32, _F64)}
+
+
+def cast_alpha(alpha, dtype: np.dtype):
+    """alpha as a scalar of ``dtype``; ValueError if it overflows there."""
+    safe = _CAST_SAFE.get(dtype)
+    if safe is not None and type(alpha) is float and -safe <= alpha <= safe:
+        return dtype.type(alpha)  # cannot overflow: no errstate needed
+    with np.errstate(over="ignore"):
+        a = dtype.type(alpha)
+    if not np.isfinite(a):
+        raise ValueError(f"alpha={alpha!r} is not finite in {dtype.name}")
+    return a
+
+
+# ---------------------------------------------------------------- dtypes, shapes, out
+
+def result_dtype(dtypes) -> np.dtype:
+    """The dtype results are computed in: floating kept, bool/int -> float64."""
+    for d in dtypes:
+        # each input on its own: promoting first would name the wrong dtype
+        # (str with float32 gives <U32) or raise NumPy's promotion error
+        if d.kind not in "biuf":
+            raise TypeError(
+                f"fastleaky computes on real numbers; got dtype {d} "
+                "(complex, object, string and datetime input are not supported)"
+            )
+    dt = dtypes[0] if len(dtypes) == 1 else np.result_type(*dtypes)
+    if dt.kind == "f":
+        return dt if dt.isnative else dt.newbyteorder("=")
+    return _F64 if len(dtypes) == 1 else np.result_type(_F64, *dtypes)
+
+
+def check_same_shape(shapes) -> tuple:
+    """The common shape of ``(grad_output, x)`` (or of ``(x,)``); ValueError if
+    they differ.  Unknown (NaN) dask chunk sizes match anything: they are
+    checked block by block when computed."""
+    shape = tuple(shapes[-1])
+    if len(shapes) == 2:
+        other = tuple(shapes[0])
+        if len(other) != len(shape) or any(
+            a != b and not (_unknown(a) or _unknown(b)) for a, b in zip(other, shape)
+        ):
+            raise ValueError(
+                f"grad_output has shape {other} but x has shape {shape}; they must match"
+            )
+    return shape
+
+
+def _unknown(n) -> bool:
+    return isinstance(n, float) and math.isnan(n)
+
+
+def check_out_fields(out_shape, out_dtype, readonly, shape, dtype) -> None:
+    """Raise before any write if an output (of any array library, described by
+    its fields) cannot receive the result."""
+    if tuple(out_shape) != tuple(shape):
+        raise ValueError(f"out has shape {tuple(out_shape)}, the result has shape {shape}")
+    if out_dtype != dtype:
+        raise TypeError(f"out has dtype {out_dtype}, the result has dtype {dtype}")
+    if readonly:
+        raise ValueError("out is read-only")
+
+
+def check_host_out(out, shape, dtype) -> np.ndarray:
+    """``out`` for a host call, checked; returns its base-class view (the
+    memory the kernels write, whatever subclass the caller passed)."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    check_out_fields(out.shape, out.dtype, not out.flags.writeable, shape, dtype)
+    return base_view(out)
+
+
+def no_out(kind: str, out) -> None:
+    """Kinds that are immutable (dask) or rebuilt (xarray) take no ``out``."""
+    if out is not None:
+        hint = ("use the returned array, or dask.array.store it"
+                if kind == "dask" else "use the returned object")
+        raise TypeError(f"out= is not supported with {kind} objects; {hint}")
+
+
+# ---------------------------------------------------------------- host arrays
+
+def base_view(a: np.ndarray) -> np.ndarray:
+    """The same memory as exactly ``numpy.ndarray`` (a subclass's own
+    ``reshape``/indexing may differ: ``np.matrix`` stays 2-D)."""
+    return a if type(a) is np.ndarray else a.view(np.ndarray)
+
+
+_FAST_ALPHA_MAX = {_F32: float(np.finfo(np.float32).max), _F64: float(np.finfo(np.float64).max)}
+
+
+def plain_out(g, x, alpha, out):
+    """Where the plain case writes (``out``, or a new array), or None when the
+    call is not the plain case.
+
+    The plain case: ``x`` (and ``g``, for backward; pass ``g = x`` otherwise)
+    are exactly ``numpy.ndarray``, C-contiguous, native float32 or float64,
+    of one dtype and shape; ``alpha`` is a Python float finite in that dtype;
+    ``out`` is None or an exact, C-contiguous, writable ndarray of that dtype
+    and shape that is ``x`` (or ``g``) itself or shares no memory with them.
+    Anything else takes the general path, which gives the same bits.
+    """
+    if type(x) is not np.ndarray or type(g) is not np.ndarray:
+        return None
+    limit = _FAST_ALPHA_MAX.get(x.dtype)
+    if (
+        limit is None
+        or type(alpha) is not float
+        or not -limit <= alpha <= limit  # also False for NaN
+        or not x.flags.c_contiguous
+    ):
+        return None
+    if g is not x and (g.dtype != x.dtype or g.shape != x.shape or not g.flags.c_contiguous):
+        return None
+    if out is None:
+        return np.empty_like(x)
+    if (
+        type(out) is np.ndarray
+        and out.dtype == x.dtype
+        and out.shape == x.shape
+        and out.flags.c_contiguous
+        and out.flags.writeable
+        and (out is x or not np.may_share_memory(out, x))
+        and (out is g or not np.may_share_memory(out, g))
+    ):
+        return out
+    return None
