@@ -1,25 +1,27 @@
-"""The public functions: validate once, promote, allocate or check ``out``,
-pick a backend, run its kernel on flat contiguous buffers, return the caller's
-kind of array.
+"""The public functions: route each call by the kind of its arguments, and
+run host calls through one pipeline -- validate, promote, allocate or check
+``out``, pick a backend, run its kernel on flat contiguous buffers, give the
+result back in the caller's kind.
 
-Kernels never see strides, byte order, overlap or mixed dtypes: this module
-makes contiguous native-order copies where needed (at most one per input)
-and computes into a scratch buffer when ``out`` itself is not contiguous.
+Kernels never see strides, byte order, overlap, mixed dtypes or ndarray
+subclasses: this module hands them 1-D base-class arrays, making contiguous
+native-order copies where needed (at most one per input) and computing into
+a scratch buffer when ``out`` itself is not contiguous.
+
+The plain case (exact C-contiguous float32/float64 arrays, a Python-float
+alpha) first tries the chosen backend's fast entry (``registry.fast_entry``),
+which gives the same bits without the general path's Python overhead.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
+import importlib
 
 import numpy as np
 
-from . import interop, registry
+from . import boundary, ops, registry, threads
 
 __all__ = ["leaky_relu", "leaky_relu_grad", "leaky_relu_backward"]
-
-_F16, _F32, _F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
-_NATIVE_FLOATS = {_F16: np.float16, _F32: np.float32, _F64: np.float64}
 
 
 def leaky_relu(x, alpha=0.01, *, out=None, backend="auto"):
@@ -58,10 +60,12 @@ def leaky_relu(x, alpha=0.01, *, out=None, backend="auto"):
     fastleaky.BackendUnavailableError
         A named backend cannot run here (the message says why).
     """
-    result = _compiled_call(_FORWARD, x, x, alpha, out, backend)
-    if result is not None:
-        return result
-    return _dispatch("forward", (x,), alpha, out, backend)
+    fast = registry.fast_entry(backend)
+    if fast is not None:
+        result = fast(0, x, x, alpha, out)
+        if result is not NotImplemented:
+            return result
+    return compute(ops.FORWARD, (x,), alpha, out, backend)
 
 
 def leaky_relu_grad(x, alpha=0.01, *, out=None, backend="auto"):
@@ -70,10 +74,12 @@ def leaky_relu_grad(x, alpha=0.01, *, out=None, backend="auto"):
     At exactly ``x == 0`` (and for NaN) the result is ``alpha``, as in
     PyTorch. Parameters, return value and errors as for ``leaky_relu``.
     """
-    result = _compiled_call(_GRAD, x, x, alpha, out, backend)
-    if result is not None:
-        return result
-    return _dispatch("grad", (x,), alpha, out, backend)
+    fast = registry.fast_entry(backend)
+    if fast is not None:
+        result = fast(1, x, x, alpha, out)
+        if result is not NotImplemented:
+            return result
+    return compute(ops.GRAD, (x,), alpha, out, backend)
 
 
 def leaky_relu_backward(grad_output, x, alpha=0.01, *, out=None, backend="auto"):
@@ -83,206 +89,41 @@ def leaky_relu_backward(grad_output, x, alpha=0.01, *, out=None, backend="auto")
     their promoted floating dtype. Other parameters, return value and errors
     as for ``leaky_relu``.
     """
-    result = _compiled_call(_BACKWARD, grad_output, x, alpha, out, backend)
-    if result is not None:
-        return result
-    return _dispatch("backward", (grad_output, x), alpha, out, backend)
+    fast = registry.fast_entry(backend)
+    if fast is not None:
+        result = fast(2, grad_output, x, alpha, out)
+        if result is not NotImplemented:
+            return result
+    return compute(ops.BACKWARD, (grad_output, x), alpha, out, backend)
 
 
-# The public function of each operation name the adapters pass around.
-BY_OP = {"forward": leaky_relu, "grad": leaky_relu_grad, "backward": leaky_relu_backward}
+assert (ops.FORWARD.code, ops.GRAD.code, ops.BACKWARD.code) == (0, 1, 2)  # the fast calls above
 
 
-# ---------------------------------------------------------------- internals
+# ---------------------------------------------------------------- routing
 
-# The fast path.  The common call -- C-contiguous float32/float64 ndarrays,
-# a Python-float alpha, no out or a contiguous out that is x itself or does
-# not overlap, backend "cython" or "auto" resolving to it -- goes straight to
-# the compiled loops; everything else (and anything this path is unsure of)
-# takes the general path, which gives the same bits.  Profiled at 100 float64
-# elements: general path ~5 us of Python a call, fast path ~0.5 us (checks
-# and the thread choice in C: ``_cython_loop.plain_call``), against 0.8 us
-# for np.maximum(x, x*a).  The Numba backends take ``_plain_call``: the same
-# checks in Python, ~2.2 us a call on top of the 0.4 us of Numba's own
-# dispatch (measured on 1-element arrays).
-_FORWARD, _GRAD, _BACKWARD = 0, 1, 2
-_OP_NAMES = ("forward", "grad", "backward")
-_loop = None  # the Cython loop module once the fast path is set up
-_auto_is_cython = False  # whether "auto" (with no context/env choice) picks it
-_FAST_ALPHA_MAX = {_F32: float(np.finfo(np.float32).max), _F64: float(np.finfo(np.float64).max)}
+# The module that computes each non-host kind (imported on first use, so
+# that ``import fastleaky`` imports none of those libraries).  Each exposes
+# ``compute(op, arrays, alpha, out, backend, inner)``; ``inner`` is
+# ``compute`` below, for the data an xarray or dask object holds.
+_ADAPTERS = {
+    boundary.DEVICE: "fastleaky._interop.cuda_arrays",
+    boundary.TORCH: "fastleaky._interop.torch_tensors",
+    boundary.DASK: "fastleaky._interop.dask_arrays",
+    boundary.XARRAY: "fastleaky._interop.xarray_objects",
+}
 
 
-def _compiled_call(op, g, x, alpha, out, backend):
-    """The result, or None when the general path must handle the call."""
-    if backend == "auto":
-        if _loop is None:
-            _setup_fast_path()
-        if not _auto_is_cython or registry._current.get() is not None:
-            return None
-    elif backend in _NUMBA_NAMES:
-        if not registry.availability(backend)[0]:
-            return None  # the general path raises, saying why
-        return _plain_call(op, g, x, alpha, out, registry.load(backend))
-    elif backend != "cython" or (_loop is None and not _setup_fast_path()):
-        return None
-    # alpha crosses as a C double and is cast to float32 in C, which rounds
-    # like NumPy's cast: the same bits as cast_alpha.
-    result = _loop.plain_call(op, g, x, alpha, out)
-    return None if result is NotImplemented else result
+def compute(op, arrays, alpha, out=None, backend="auto"):
+    """Run ``op`` (an ``ops.Op``) on arguments of any kind fastleaky accepts."""
+    kind = boundary.call_kind(arrays, out)
+    if kind == boundary.HOST:
+        return _host(op, arrays, alpha, out, backend)
+    adapter = importlib.import_module(_ADAPTERS[kind])
+    return adapter.compute(op, arrays, alpha, out, backend, compute)
 
 
-_NUMBA_NAMES = ("numba-cpu", "numba-parallel")
-
-
-def _plain_call(op, g, x, alpha, out, impl):
-    """The plain case (see ``_plain_out``) on backend ``impl``, skipping the
-    general path's ~5 us (8% of a Numba call at 1e6 float32 elements); None
-    when the call is not the plain case."""
-    out = _plain_out(g, x, alpha, out)
-    if out is None:
-        return None
-    a = x.dtype.type(alpha)  # typed: Numba would compile a float64 multiply for a float
-    flat_out = out.reshape(-1)  # the kernels take 1-D arrays (views here)
-    if op == _BACKWARD:
-        impl.backward(g.reshape(-1), x.reshape(-1), a, flat_out)
-    else:
-        getattr(impl, _OP_NAMES[op])(x.reshape(-1), a, flat_out)
-    return out
-
-
-def _plain_out(g, x, alpha, out):
-    """Where the plain case writes (``out``, or a new array), or None when the
-    call is not the plain case: exact C-contiguous float32/float64 ndarrays of
-    one dtype and shape, a Python-float alpha finite in that dtype, and an
-    ``out`` that is x (or g) itself or does not overlap them."""
-    if type(x) is not np.ndarray or type(g) is not np.ndarray:
-        return None
-    limit = _FAST_ALPHA_MAX.get(x.dtype)
-    if (
-        limit is None
-        or type(alpha) is not float
-        or not -limit <= alpha <= limit  # also False for NaN
-        or not x.flags.c_contiguous
-    ):
-        return None
-    if g is not x and (g.dtype != x.dtype or g.shape != x.shape or not g.flags.c_contiguous):
-        return None
-    if out is None:
-        return np.empty_like(x)
-    if (
-        type(out) is np.ndarray
-        and out.dtype == x.dtype
-        and out.shape == x.shape
-        and out.flags.c_contiguous
-        and out.flags.writeable
-        and (out is x or not np.may_share_memory(out, x))
-        and (out is g or not np.may_share_memory(out, g))
-    ):
-        return out
-    return None
-
-
-def _setup_fast_path() -> bool:
-    """Set up the fast path if the Cython loops are available; True if so."""
-    global _loop, _auto_is_cython
-    if not registry.availability("cython")[0]:
-        return False
-    from . import config, threads
-    from ._backends import cython_backend
-
-    _auto_is_cython = registry.default_name() == "auto" and all(
-        registry.auto_host(t, n) == "cython" for t in (np.float32, np.float64) for n in (1, 1 << 40)
-    )
-    loop = cython_backend._loop
-    loop.set_plain_call_config(config.parallel_min_for(_F32), config.parallel_min_for(_F64),
-                               threads._limit, config.ENV_THREADS)
-    _loop = loop
-    return True
-
-
-def reset_fast_path() -> None:
-    """Forget the fast path's cached decisions (after tuning or registry changes)."""
-    global _loop, _auto_is_cython
-    _loop, _auto_is_cython = None, False
-
-
-def _dispatch(op, arrays, alpha, out, backend):
-    if not all(type(a) is np.ndarray for a in arrays):
-        adapter = interop.adapter(arrays, out)
-        if adapter is not None:
-            return adapter.dispatch(op, arrays, alpha, out, backend)
-    return _host(op, arrays, alpha, out, backend)
-
-
-def check_alpha(alpha):
-    """Validate alpha (finite real scalar); returns it unchanged or as a scalar."""
-    if type(alpha) is float:
-        value = alpha
-    elif isinstance(alpha, (numbers.Real, np.integer, np.floating, np.bool_)):
-        value = float(alpha)
-    elif isinstance(alpha, np.ndarray) or hasattr(alpha, "__array__"):
-        arr = np.asarray(alpha)
-        if arr.size != 1:
-            raise TypeError(f"alpha must be a real scalar, got an array of shape {arr.shape}")
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(f"alpha must be a real number, got dtype {arr.dtype}")
-        alpha = arr.reshape(())[()]
-        value = float(alpha)
-    else:
-        raise TypeError(f"alpha must be a real number, got {type(alpha).__name__} {alpha!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"alpha must be finite, got {alpha!r}")
-    return alpha
-
-
-_CAST_SAFE = {dt: float(np.finfo(dt).max) / 2 for dt in (_F16, _F32, _F64)}
-
-
-def cast_alpha(alpha, dtype: np.dtype):
-    """alpha as a scalar of ``dtype``; ValueError if it overflows there."""
-    safe = _CAST_SAFE.get(dtype)
-    if safe is not None and type(alpha) is float and -safe <= alpha <= safe:
-        return dtype.type(alpha)  # cannot overflow: no errstate needed (~1.4 us)
-    with np.errstate(over="ignore"):
-        a = dtype.type(alpha)
-    if not np.isfinite(a):
-        raise ValueError(f"alpha={alpha!r} is not finite in {dtype.name}")
-    return a
-
-
-def result_dtype(dtypes) -> np.dtype:
-    """The dtype results are computed in: floating kept, bool/int -> float64."""
-    for d in dtypes:
-        # each input on its own: promoting first would name the wrong dtype
-        # (str with float32 gives <U32) or raise NumPy's promotion error
-        if d.kind not in "biuf":
-            raise TypeError(
-                f"fastleaky computes on real numbers; got dtype {d} "
-                "(complex, object, string and datetime input are not supported)"
-            )
-    dt = dtypes[0] if len(dtypes) == 1 else np.result_type(*dtypes)
-    if dt.kind == "f":
-        return dt if dt.isnative else dt.newbyteorder("=")
-    return _F64 if len(dtypes) == 1 else np.result_type(_F64, *dtypes)
-
-
-def check_out(out, shape, dtype):
-    """Raise before any write if ``out`` cannot receive the result."""
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
-    check_out_fields(out.shape, out.dtype, not out.flags.writeable, shape, dtype)
-
-
-def check_out_fields(out_shape, out_dtype, readonly, shape, dtype):
-    """The checks of ``check_out`` on an output described by its fields (any
-    array library), with the same errors."""
-    if out_shape != shape:
-        raise ValueError(f"out has shape {out_shape}, the result has shape {shape}")
-    if out_dtype != dtype:
-        raise TypeError(f"out has dtype {out_dtype}, the result has dtype {dtype}")
-    if readonly:
-        raise ValueError("out is read-only")
-
+# ---------------------------------------------------------------- host arrays
 
 def _same_memory(a, b) -> bool:
     return (
@@ -306,55 +147,35 @@ def _flat_input(arr, dtype, order, target):
 
 
 def _host(op, arrays, alpha, out, backend):
-    scalar_input = True
-    xs = []
-    for a in arrays:
-        if isinstance(a, np.ndarray):
-            scalar_input = False
-        else:
-            a = np.asarray(a)
-        xs.append(a)
+    call = boundary.HostCall(arrays)
+    xs = call.arrays
     x = xs[-1]
-    dtype = result_dtype([a.dtype for a in xs])
-    shape = x.shape
-    if len(xs) == 2 and xs[0].shape != shape:
-        raise ValueError(
-            f"grad_output has shape {xs[0].shape} but x has shape {shape}; they must match"
-        )
-    a = cast_alpha(check_alpha(alpha), dtype)
-    impl = _pick(registry.requested_name(backend), dtype, x.size)
-    if out is not None:
-        check_out(out, shape, dtype)
+    dtype = boundary.result_dtype([a.dtype for a in xs])
+    shape = boundary.check_same_shape([a.shape for a in xs])
+    a = boundary.cast_alpha(boundary.check_alpha(alpha), dtype)
+    impl = registry.resolve(registry.requested_name(backend), dtype, x.size)
+    out_base = None if out is None else boundary.check_host_out(out, shape, dtype)
 
     # Where the kernel writes: out itself when contiguous, else a scratch buffer.
-    if out is None:
+    if out_base is None:
         order = "F" if (x.flags.f_contiguous and not x.flags.c_contiguous) else "C"
         result = target = np.empty(shape, dtype, order=order)
     else:
-        result = out
-        if out.flags.c_contiguous:
-            order, target = "C", out
-        elif out.flags.f_contiguous:
-            order, target = "F", out
+        result = out_base
+        if out_base.flags.c_contiguous:
+            order, target = "C", out_base
+        elif out_base.flags.f_contiguous:
+            order, target = "F", out_base
         else:
             order, target = "C", np.empty(shape, dtype)
-    flats = [_flat_input(arr, dtype, order, target) for arr in xs]
-    getattr(impl, op)(*flats, a, target.reshape(-1, order=order))
+    flats = tuple(_flat_input(arr, dtype, order, target) for arr in xs)
+    nthreads = threads.for_call(dtype, x.size) if impl.parallel else threads.SERIAL
+    impl.run(op, flats, a, target.reshape(-1, order=order), nthreads)
     if target is not result:
         np.copyto(result, target)
-    if scalar_input and out is None:
-        return result[()]
-    return result
+    return call.wrap(result, out)
 
 
-def _pick(name, dtype, size):
-    """The backend object for this call (NumPy reference for non-native dtypes)."""
-    if name == "auto":
-        scalar_type = _NATIVE_FLOATS.get(dtype)
-        return registry.load(registry.auto_host(scalar_type, size))
-    impl = registry.require(name)
-    if registry.device(name) != "cpu":
-        return impl
-    if _NATIVE_FLOATS.get(dtype) in impl.native_dtypes():
-        return impl
-    return registry.load("numpy")
+def reset_fast_path() -> None:
+    """Forget the fast entries chosen so far (after tuning, or when backends change)."""
+    registry.forget_decisions()

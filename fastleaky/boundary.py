@@ -178,3 +178,143 @@ def plain_out(g, x, alpha, out):
     ):
         return out
     return None
+
+
+# ---------------------------------------------------------------- kinds
+
+# Which library's kind of array a call returns when its inputs are of
+# several kinds: the one that can hold the others, as their own binary
+# operators decide (xarray wraps dask wraps NumPy; NumPy defers to both).
+# Pairs that no library defines raise.
+HOST, DEVICE, TORCH, DASK, XARRAY = "host", "device", "torch", "dask", "xarray"
+_PRIORITY = {HOST: 0, DEVICE: 1, TORCH: 1, DASK: 2, XARRAY: 3}
+_UNDEFINED = (
+    frozenset({TORCH, DASK}),
+    frozenset({TORCH, DEVICE}),
+)
+_KIND_NAMES = {HOST: "NumPy array", DEVICE: "CUDA device array", TORCH: "torch.Tensor",
+               DASK: "dask array", XARRAY: "xarray object"}
+
+
+def kind_of(obj) -> str:
+    """The kind of one argument, from its type alone: never imports the
+    library that made it."""
+    t = type(obj)
+    if t is np.ndarray or obj is None:
+        return HOST
+    module = t.__module__
+    top = module.partition(".")[0]
+    if top in ("numpy", "builtins", "pandas"):
+        return HOST
+    if top == "xarray":
+        return XARRAY
+    if top == "dask":
+        return DASK
+    if top == "torch":
+        return TORCH
+    # CuPy arrays, Numba device arrays, anything exporting the CUDA array
+    # interface; Numba's simulated device arrays have no such attribute.
+    if hasattr(obj, "__cuda_array_interface__") or module.startswith("numba.cuda.simulator"):
+        return DEVICE
+    return HOST
+
+
+def call_kind(arrays, out) -> str:
+    """The kind of the call's result: the highest-priority kind among the
+    inputs and ``out``, whatever their order; TypeError for a mix that no
+    library defines (a torch tensor with a dask array)."""
+    kinds = {kind_of(a) for a in arrays}
+    if out is not None:
+        kinds.add(kind_of(out))
+    if len(kinds) == 1:
+        return kinds.pop()
+    for pair in _UNDEFINED:
+        if pair <= kinds:
+            a, b = sorted(pair)
+            raise TypeError(
+                f"cannot combine a {_KIND_NAMES[a]} with a {_KIND_NAMES[b]}: no library "
+                "defines that mix; convert one of them first"
+            )
+    return max(kinds, key=_PRIORITY.__getitem__)
+
+
+# ---------------------------------------------------------------- host inputs
+
+class HostCall:
+    """Host inputs as base-class ndarrays, and how to give the result back
+    in the caller's kind, as a NumPy ufunc would.
+
+    - ``np.ndarray`` subclasses come back as their class through their own
+      ``__array_wrap__`` (``np.matrix`` stays a matrix; ``np.memmap`` gives a
+      plain ndarray, as ufuncs give);
+    - a ``MaskedArray`` keeps its mask (the masks of all inputs, or-ed; the
+      data is computed everywhere, as ``np.maximum`` does);
+    - a pandas ``Series`` / ``DataFrame`` keeps its index, columns and name;
+    - Python scalars give a NumPy scalar, lists an ndarray.
+    When several inputs have a kind, the one NumPy would pick wins (the
+    highest ``__array_priority__``: pandas, then masked arrays, then matrices).
+    """
+
+    __slots__ = ("arrays", "scalar", "_wrapper", "_mask")
+
+    def __init__(self, arrays):
+        self.arrays = []
+        self.scalar = True
+        self._wrapper = None
+        self._mask = np.ma.nomask
+        best = -math.inf
+        for a in arrays:
+            if type(a) is np.ndarray:
+                self.scalar = False
+                self.arrays.append(a)
+                continue
+            if isinstance(a, np.ndarray):
+                self.scalar = False
+                if isinstance(a, np.ma.MaskedArray):
+                    self._mask = np.ma.mask_or(self._mask, np.ma.getmask(a), shrink=True)
+                priority = float(getattr(a, "__array_priority__", 0.0))
+                base = base_view(a.data if isinstance(a, np.ma.MaskedArray) else a)
+            elif _is_pandas(a):
+                self.scalar = False
+                priority = 1000.0
+                base = base_view(np.asarray(a))
+            else:  # Python scalars, lists, NumPy scalars, other array-likes
+                base = base_view(np.asarray(a))
+                priority = -math.inf
+            if priority > best:
+                best, self._wrapper = priority, a
+            self.arrays.append(base)
+
+    def wrap(self, result: np.ndarray, out=None):
+        """The result in the caller's kind (``out`` itself when given)."""
+        if out is not None:
+            if isinstance(out, np.ma.MaskedArray):
+                out.mask = self._mask_for(out.shape)
+            return out
+        like = self._wrapper
+        if like is None:
+            return result[()] if self.scalar else result
+        if isinstance(like, np.ma.MaskedArray):
+            return np.ma.MaskedArray(result, mask=self._mask_for(result.shape))
+        if isinstance(like, np.ndarray):
+            return like.__array_wrap__(result, None, False)
+        if _is_pandas(like):
+            return _pandas_like(like, result)
+        return result
+
+    def _mask_for(self, shape):
+        if self._mask is np.ma.nomask:
+            return np.ma.nomask
+        return np.broadcast_to(self._mask, shape).copy()
+
+
+def _is_pandas(obj) -> bool:
+    return type(obj).__module__.partition(".")[0] == "pandas" and hasattr(obj, "index")
+
+
+def _pandas_like(like, result):
+    import pandas as pd
+
+    if isinstance(like, pd.DataFrame):
+        return pd.DataFrame(result, index=like.index, columns=like.columns, copy=False)
+    return pd.Series(result, index=like.index, name=getattr(like, "name", None), copy=False)

@@ -1,7 +1,8 @@
 """The NumPy reference: the definition every backend is tested against.
 
-It is also the ``numpy`` backend and the fallback for dtypes a compiled
-backend has no native loop for (e.g. ``longdouble``).  Computed in x's
+The ``numpy`` backend (``_backends/numpy_blocks.py``) runs these functions
+block by block; it is also the fallback for dtypes a compiled backend has
+no native loop for (e.g. ``longdouble``).  Computed in x's
 floating dtype with alpha first cast to that dtype, as a select (never
 ``max(x, alpha * x)``, which is wrong for alpha > 1 and alpha < 0).
 """
@@ -45,46 +46,3 @@ def leaky_relu_backward(grad_output, x, alpha: float = 0.01) -> np.ndarray:
         g = g.astype(dtype, copy=False)
         x = x.astype(dtype, copy=False)
         return np.where(x > 0, g, g * dtype.type(alpha))
-
-
-# ---- backend protocol: kernels on flat, contiguous arrays of one dtype ----
-
-def available() -> tuple[bool, str]:
-    return True, f"numpy {np.__version__}"
-
-
-def native_dtypes() -> frozenset:
-    return frozenset(np.sctypeDict[t] for t in ("float16", "float32", "float64", "longdouble"))
-
-
-# The kernels run the reference's np.where block by block, so that a call
-# with ``out=`` allocates no temporaries proportional to the array (a whole
-# array np.where made a mask, ``x * a`` and its result: 2.25x the array for
-# float32), only this fixed-size scratch.  Each block is computed before
-# it is written, so ``out`` may be ``x`` (or ``g``) itself.
-BLOCK = 1 << 14
-
-
-def _blocks(n):
-    for lo in range(0, n, BLOCK):
-        yield slice(lo, min(lo + BLOCK, n))
-
-
-def forward(x, a, out):
-    with np.errstate(all="ignore"):
-        for b in _blocks(out.size):
-            xb = x[b]
-            out[b] = np.where(xb > 0, xb, xb * a)
-
-
-def grad(x, a, out):
-    one = x.dtype.type(1)
-    for b in _blocks(out.size):
-        out[b] = np.where(x[b] > 0, one, a)
-
-
-def backward(g, x, a, out):
-    with np.errstate(all="ignore"):
-        for b in _blocks(out.size):
-            gb = g[b]
-            out[b] = np.where(x[b] > 0, gb, gb * a)

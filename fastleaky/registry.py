@@ -1,15 +1,26 @@
-"""The backend registry and the "auto" policy.
+"""The backend registry, the "auto" policy, and each backend's fast entry.
 
-A backend is an object (usually a module) with:
+A backend is an object (a module or an instance) with:
 
 - ``available() -> (bool, reason)``: cheap, never compiles; the reason says
-  what is missing (or which version is in use);
-- ``native_dtypes() -> frozenset of numpy scalar types`` it computes itself;
-- ``forward(x, a, out)``, ``grad(x, a, out)``, ``backward(g, x, a, out)``:
-  kernels on flat, contiguous, native-order arrays of one dtype, ``a`` a
-  scalar of that dtype.  They trust their caller (``fastleaky.api``).
+  what is missing (or what runs);
+- ``native_dtypes() -> frozenset`` of the NumPy scalar types it computes
+  itself (others go to the NumPy reference);
+- ``parallel``: whether it can use more than one thread;
+- ``run(op, inputs, a, out, nthreads)``: the kernel of ``op`` (an
+  ``ops.Op``).  Every array is exactly ``numpy.ndarray``, 1-D,
+  C-contiguous, native order, of out's dtype; an input is either the very
+  memory of ``out`` or does not overlap it; ``a`` is a scalar of that dtype;
+  ``nthreads`` comes from ``threads.for_call`` (1 serial, 0 the runtime's
+  count, k a cap).  Kernels trust this; ``fastleaky.api`` guarantees it.
+- optionally ``plain_entry()``: a function ``f(code, g, x, alpha, out)``
+  doing the same computation for the plain case (``boundary.plain_out``;
+  ``code`` is ``Op.code``, ``g`` read by backward only), with those checks
+  and the thread policy folded in, returning the result or
+  ``NotImplemented``.  Asked for once and kept until ``forget_decisions``.
 
-Adding a backend is one module and one entry in ``_REGISTRY``.
+Adding a backend is one module and one entry in ``_REGISTRY``; nothing
+outside this module names a backend.
 """
 
 from __future__ import annotations
@@ -54,7 +65,7 @@ class _Entry:
 _REGISTRY: dict[str, _Entry] = {
     e.name: e
     for e in (
-        _Entry("numpy", "fastleaky.reference", "cpu", "NumPy reference (np.where)"),
+        _Entry("numpy", "fastleaky._backends.numpy_blocks", "cpu", "NumPy reference (np.where)"),
         _Entry("cython", "fastleaky._backends.cython_backend", "cpu",
                "Cython/C loops, serial and OpenMP, ISA picked at load"),
         _Entry("numba-cpu", "fastleaky._backends.numba_loops:CPU", "cpu",
@@ -170,22 +181,80 @@ def require(name: str):
 
 
 _COMPILED_FLOATS = (np.float16, np.float32, np.float64)
+_AUTO_PREFERENCE = ("cython", "numba-parallel")  # ahead-of-time compiled first: no JIT warm-up
 
 
 def auto_host(dtype_type, size: int) -> str:
     """The backend "auto" picks for a host (NumPy) array of this dtype and size.
 
-    Cython first: compiled ahead of time, so no JIT warm-up, and the lowest
-    per-call cost (0.25 us at 100 elements, against 1.4 us for a Numba ufunc
-    call).  Numba when the extension is missing; NumPy for anything else.
+    The first available backend of ``_AUTO_PREFERENCE`` that computes the
+    dtype natively; NumPy for anything else.  A parallel backend runs its
+    serial loop below the size threshold (``threads.for_call``); that case
+    is reported as "numba-cpu", the backend that runs it.
     """
     if dtype_type in _COMPILED_FLOATS:
-        if availability("cython")[0] and dtype_type in load("cython").native_dtypes():
-            return "cython"
-        if dtype_type is not np.float16 and availability("numba-cpu")[0]:
-            parallel = size >= config.parallel_min_for(np.dtype(dtype_type))
-            return "numba-parallel" if parallel else "numba-cpu"
+        for name in _AUTO_PREFERENCE:
+            if availability(name)[0] and dtype_type in load(name).native_dtypes():
+                if name == "numba-parallel" and size < config.parallel_min_for(np.dtype(dtype_type)):
+                    return "numba-cpu"
+                return name
     return "numpy"
+
+
+def resolve(name: str, dtype: np.dtype, size: int):
+    """The backend object that computes a host call of ``dtype`` and ``size``
+    when ``name`` is requested ("auto" included; NumPy for dtypes the named
+    backend has no loop for)."""
+    if name == "auto":
+        return load(auto_host(_NATIVE.get(dtype), size))
+    impl = require(name)
+    if device(name) != "cpu" or _NATIVE.get(dtype) in impl.native_dtypes():
+        return impl
+    return load("numpy")
+
+
+_NATIVE = {np.dtype(t): t for t in _COMPILED_FLOATS}
+
+# requested name -> the fast entry for the plain case, or None
+_fast: dict[str, object] = {}
+
+
+def fast_entry(backend):
+    """The ``plain_call`` that computes a plain call with this ``backend``
+    argument, or None (the general path then handles every call).
+
+    "auto" in a ``use_backend`` context is that context's backend; "auto"
+    itself is the fast entry of the backend it picks for float32 and
+    float64 at every size, when that is one backend.
+    """
+    if backend == "auto":
+        current = _current.get()
+        if current is not None:
+            backend = current
+    try:
+        return _fast[backend]
+    except (KeyError, TypeError):  # TypeError: an unhashable (invalid) name
+        pass
+    entry = None
+    if isinstance(backend, str):
+        name = default_name() if backend == "auto" else backend
+        if name == "auto":
+            picks = {auto_host(t, n) for t in (np.float32, np.float64) for n in (1, 1 << 40)}
+            if picks == {"cython"}:
+                name = "cython"
+            elif picks == {"numba-cpu", "numba-parallel"}:
+                name = "numba-parallel"  # serial below the threshold: numba-cpu's loop
+        if name in _REGISTRY and availability(name)[0]:
+            make = getattr(load(name), "plain_entry", None)
+            entry = make() if make is not None else None
+        if backend in NAMES:
+            _fast[backend] = entry
+    return entry
+
+
+def forget_decisions() -> None:
+    """Forget cached fast entries (after tuning, or availability changes in tests)."""
+    _fast.clear()
 
 
 def device(name: str) -> str:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import api, registry
+from . import api, boundary, registry
 
 __all__ = ["LeakyReLU", "leaky_relu"]
 
@@ -143,7 +143,7 @@ def leaky_relu(input, negative_slope=0.01, inplace=False, *, backend="auto"):
         raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
     if not input.dtype.is_floating_point:
         raise TypeError(f"leaky_relu needs a floating tensor, got dtype {input.dtype}")
-    slope = float(api.check_alpha(negative_slope))
+    slope = float(boundary.check_alpha(negative_slope))
     return _LeakyReLUFunction.apply(input, slope, bool(inplace), registry.requested_name(backend))
 
 
@@ -163,7 +163,7 @@ class LeakyReLU(torch.nn.Module):
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False, *,
                  backend: str = "auto"):
         super().__init__()
-        self.negative_slope = float(api.check_alpha(negative_slope))
+        self.negative_slope = float(boundary.check_alpha(negative_slope))
         self.inplace = inplace
         self.backend = registry.check_name(backend)
 

@@ -43,13 +43,13 @@ def _crossover(sizes, serial, parallel) -> int:
 
 def measure(dtypes=config.DEFAULT_PARALLEL_MIN_ELEMENTS, sizes=SIZES, progress=None) -> dict:
     """{dtype: {"threshold": n, "serial_s": [...], "parallel_s": [...]}}."""
-    from ._backends import cython_backend
+    from . import ops, registry
 
-    ok, reason = cython_backend.available()
+    ok, reason = registry.availability("cython")
     if not ok:
         raise RuntimeError(f"cannot tune: {reason}")
-    loop = cython_backend._loop
-    nthreads = loop.max_threads()
+    cython_backend = registry.load("cython")
+    nthreads = cython_backend.max_threads()
     results = {}
     for name in dtypes:
         dtype = np.dtype(name)
@@ -61,8 +61,9 @@ def measure(dtypes=config.DEFAULT_PARALLEL_MIN_ELEMENTS, sizes=SIZES, progress=N
         serial, parallel = [], []
         for n in sizes:
             xs, outs = x[:n], out[:n]
-            serial.append(_median_time(lambda: loop.forward(xs, a, outs, 1)))
-            parallel.append(_median_time(lambda: loop.forward(xs, a, outs, nthreads)))
+            serial.append(_median_time(lambda: cython_backend.run(ops.FORWARD, (xs,), a, outs, 1)))
+            parallel.append(_median_time(
+                lambda: cython_backend.run(ops.FORWARD, (xs,), a, outs, nthreads)))
             if progress:
                 progress(name, n)
         threshold = _crossover(sizes, serial, parallel)
@@ -73,7 +74,7 @@ def measure(dtypes=config.DEFAULT_PARALLEL_MIN_ELEMENTS, sizes=SIZES, progress=N
 
 def run(path=None, progress=None, sizes=SIZES) -> dict:
     """Measure and save; returns what was written."""
-    from . import api, info
+    from . import info, registry
 
     measured = measure(sizes=sizes, progress=progress)
     data = {
@@ -87,6 +88,6 @@ def run(path=None, progress=None, sizes=SIZES) -> dict:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(data, indent=2))
     config.reload()
-    api.reset_fast_path()
+    registry.forget_decisions()
     data["path"] = str(target)
     return data

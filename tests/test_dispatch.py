@@ -38,12 +38,12 @@ def test_unknown_backend_lists_valid_names():
             pass
 
 
-def test_unavailable_backend_says_why(monkeypatch):
+def test_unavailable_backend_says_why(monkeypatch, request):
     monkeypatch.setitem(registry._availability, "cython",
                         (False, "the Cython extension was not built (test)"))
-    # availability is fixed for a process; the fast path cached it
-    fastleaky.api.reset_fast_path()
-    monkeypatch.setattr(fastleaky.api, "_setup_fast_path", lambda: False)
+    # availability is fixed for a process; the fast entries cached it
+    registry.forget_decisions()
+    request.addfinalizer(registry.forget_decisions)
     with pytest.raises(fastleaky.BackendUnavailableError, match="not built"):
         fastleaky.leaky_relu(np.ones(3), backend="cython")
     monkeypatch.setitem(registry._availability, "numba-cpu", (False, "numba missing (test)"))

@@ -172,46 +172,47 @@ cdef void _split(Op op, int typenum, char *gp, char *xp, double a64, unsigned sh
                  a64, op_ + lo * itemsize, hi - lo)
 
 
-cdef object _launch(Op op, cnp.ndarray g, cnp.ndarray x, object alpha, cnp.ndarray out,
-                    int nthreads):
+OP_CODES = {"forward": FORWARD, "grad": GRAD, "backward": BACKWARD}
+
+
+cdef int _threads_for(int nthreads) noexcept:
+    """``threads.for_call``'s answer as a thread count: 0 is the runtime's
+    own count; a cap above it is the runtime's count (no oversubscription)."""
+    cdef int runtime = fl_max_threads()
+    if runtime < 1:
+        runtime = 1
+    if nthreads <= 0 or nthreads > runtime:
+        return runtime
+    return nthreads
+
+
+def run(int op, cnp.ndarray g, cnp.ndarray x, alpha, cnp.ndarray out, int nthreads):
+    """The kernel of operation ``op`` (``ops.Op.code``) on flat contiguous
+    arrays of out's dtype; ``g`` is read by backward only; ``alpha`` a scalar
+    of out's dtype; ``nthreads`` as ``threads.for_call`` gives it."""
     cdef int typenum = cnp.PyArray_TYPE(out)
     cdef double a64 = 0.0
     cdef unsigned short a16 = 0
+    if op < FORWARD or op > BACKWARD:
+        raise ValueError(f"unknown operation code {op}")
     if typenum == cnp.NPY_FLOAT16:
         a16 = alpha.view("uint16")
     else:
         a64 = alpha
-    _split(op, typenum, <char *>cnp.PyArray_DATA(g) if g is not None else NULL,
-           <char *>cnp.PyArray_DATA(x), a64, a16, <char *>cnp.PyArray_DATA(out),
-           cnp.PyArray_SIZE(out), cnp.PyArray_ITEMSIZE(out), nthreads)
-    return None
-
-
-def forward(cnp.ndarray x, alpha, cnp.ndarray out, int nthreads=1):
-    """out[i] = x[i] if x[i] > 0 else x[i] * alpha; alpha is a scalar of x's dtype."""
-    _launch(FORWARD, None, x, alpha, out, nthreads)
-
-
-def grad(cnp.ndarray x, alpha, cnp.ndarray out, int nthreads=1):
-    """out[i] = 1 if x[i] > 0 else alpha."""
-    _launch(GRAD, None, x, alpha, out, nthreads)
-
-
-def backward(cnp.ndarray grad_output, cnp.ndarray x, alpha, cnp.ndarray out, int nthreads=1):
-    """out[i] = grad_output[i] if x[i] > 0 else grad_output[i] * alpha."""
-    _launch(BACKWARD, grad_output, x, alpha, out, nthreads)
+    _split(<Op>op, typenum, <char *>cnp.PyArray_DATA(g), <char *>cnp.PyArray_DATA(x), a64, a16,
+           <char *>cnp.PyArray_DATA(out), cnp.PyArray_SIZE(out), cnp.PyArray_ITEMSIZE(out),
+           1 if nthreads == 1 else _threads_for(nthreads))
 
 
 # ---- the plain-call fast path ---------------------------------------------
 # The common call spends more time in Python checks than a small array spends
-# in the loop, and at 1e6 float32 elements the ~5 us of Python checks cost
-# 10% of a two-thread call (measured: 150 GB/s through the Python path, 174
-# calling the loop directly).  ``plain_call`` does the checks of
-# fastleaky.api in C for the one case it can prove simple -- exact ndarrays,
-# C-contiguous, native float32 or float64, a Python-float alpha, no out or a
-# contiguous out that is x itself or disjoint from the inputs -- picks the
-# thread count like ``cython_backend`` and runs the loop.  For anything else
-# it returns NotImplemented and the caller takes the general path (same bits).
+# in the loop, and at large sizes they are still a measurable share of a
+# threaded call.  ``plain_call`` does the checks of ``boundary.plain_out`` in
+# C for the one case it can prove simple -- exact ndarrays, C-contiguous,
+# native float32 or float64, a Python-float alpha, no out or a contiguous out
+# that is x itself or disjoint from the inputs -- picks the thread count by
+# the rules of ``threads.for_call`` and runs the loop.  For anything else it
+# returns NotImplemented and the caller takes the general path (same bits).
 
 from cpython.contextvars cimport get_value
 from cpython.float cimport PyFloat_CheckExact, PyFloat_AS_DOUBLE

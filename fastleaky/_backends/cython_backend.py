@@ -1,9 +1,8 @@
 """The ``cython`` backend: compiled C loops (``_cython_loop``), serial or OpenMP.
 
-Small arrays run on the calling thread; from
-``config.parallel_min_elements(dtype)`` on, the array is split into one
-contiguous, cache-line aligned chunk per thread.  In a forked child of a
-process that ran OpenMP threads the loops are serial (``_forksafe``).
+A parallel call splits the array into one contiguous, cache-line aligned
+chunk per thread.  In a forked child of a process that ran OpenMP threads
+the loops are serial (``_forksafe``).
 """
 
 from __future__ import annotations
@@ -21,6 +20,8 @@ except ImportError as exc:  # not built (e.g. a source checkout without build_ex
 
 if _loop is not None and _forksafe.child_of_openmp_process():
     _loop.set_serial_only(True)  # first imported in a forked child of an OpenMP process
+
+parallel = True
 
 
 def available() -> tuple[bool, str]:
@@ -41,19 +42,21 @@ def native_dtypes() -> frozenset:
     return frozenset(types)
 
 
-def _nthreads(out) -> int:
-    if out.size < config.parallel_min_for(out.dtype):
-        return 1
-    return threads.get(_loop.max_threads())
+def max_threads() -> int:
+    """Threads an OpenMP region would use now (``OMP_NUM_THREADS``, ...)."""
+    return _loop.max_threads()
 
 
-def forward(x, a, out):
-    _loop.forward(x, a, out, _nthreads(out))
+def run(op, inputs, a, out, nthreads):
+    x = inputs[-1]
+    _loop.run(op.code, inputs[0], x, a, out, nthreads)
 
 
-def grad(x, a, out):
-    _loop.grad(x, a, out, _nthreads(out))
-
-
-def backward(g, x, a, out):
-    _loop.backward(g, x, a, out, _nthreads(out))
+def plain_entry():
+    """``_loop.plain_call``: the plain case's checks and thread choice in C
+    (see ``boundary.plain_out`` and ``threads.for_call``), told the current
+    thresholds and where the thread cap lives."""
+    _loop.set_plain_call_config(config.parallel_min_for(np.dtype(np.float32)),
+                                config.parallel_min_for(np.dtype(np.float64)),
+                                threads._limit, config.ENV_THREADS)
+    return _loop.plain_call

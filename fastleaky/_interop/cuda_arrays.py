@@ -7,10 +7,10 @@ library on the input's GPU, computed on the caller's stream (the CAI
 ``stream`` field, CuPy's or PyTorch's current stream), with no host round
 trip.  Contiguous input (C or Fortran order) is used in place; strided views
 are first copied to a contiguous buffer on the device.  Validation is
-``fastleaky.api``'s, so errors are the host path's.
+``fastleaky.boundary``'s, so errors are the host path's.
 
-``compute`` is the entry point for other adapters (the torch one): it takes
-any CAI objects, an optional stream handle and an optional allocator.
+``compute_device`` is the entry point for other adapters (the torch one): it
+takes any CAI objects, an optional stream handle and an optional allocator.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import api, registry
+from .. import boundary, registry
 
 
 @dataclass
@@ -189,13 +189,13 @@ def _check_backend(backend):
     return registry.require("cuda")
 
 
-def dispatch(op, arrays, alpha, out, backend):
-    """The ``fastleaky.interop`` adapter entry point."""
-    return compute(op, arrays, alpha, out, backend=backend)
+def compute(op, arrays, alpha, out, backend, inner):
+    """The adapter entry point (see ``fastleaky._interop``)."""
+    return compute_device(op, arrays, alpha, out, backend=backend)
 
 
-def compute(op, arrays, alpha, out=None, *, backend="auto", stream=None, empty=None):
-    """Run ``op`` ("forward", "grad", "backward") on device arrays.
+def compute_device(op, arrays, alpha, out=None, *, backend="auto", stream=None, empty=None):
+    """Run ``op`` (an ``ops.Op``) on device arrays.
 
     ``stream`` is a raw CUDA stream handle; None takes the caller's current
     stream from the input's library.  ``empty(shape, dtype, order)``, if
@@ -204,13 +204,9 @@ def compute(op, arrays, alpha, out=None, *, backend="auto", stream=None, empty=N
     impl = _check_backend(backend)
     views = [describe(a) for a in arrays]
     x = views[-1]
-    dtype = api.result_dtype([v.dtype for v in views])
-    shape = x.shape
-    if len(views) == 2 and views[0].shape != shape:
-        raise ValueError(
-            f"grad_output has shape {views[0].shape} but x has shape {shape}; they must match"
-        )
-    a = api.cast_alpha(api.check_alpha(alpha), dtype)
+    dtype = boundary.result_dtype([v.dtype for v in views])
+    shape = boundary.check_same_shape([v.shape for v in views])
+    a = boundary.cast_alpha(boundary.check_alpha(alpha), dtype)
     device = _device_of(x)
     if any(_device_of(v) != device for v in views[:-1]):
         raise ValueError("grad_output and x are on different GPUs")
@@ -218,7 +214,7 @@ def compute(op, arrays, alpha, out=None, *, backend="auto", stream=None, empty=N
         if isinstance(out, np.ndarray):
             raise TypeError("out must be a device array like the input, got numpy.ndarray")
         o = describe(out)
-        api.check_out_fields(o.shape, o.dtype, o.readonly, shape, dtype)
+        boundary.check_out_fields(o.shape, o.dtype, o.readonly, shape, dtype)
         if _device_of(o) != device:
             raise ValueError(f"out is on GPU {_device_of(o)}, the input on GPU {device}")
     if stream is None:
@@ -251,7 +247,7 @@ def compute(op, arrays, alpha, out=None, *, backend="auto", stream=None, empty=N
             v = staged
         flats.append(_flat(v, order, simulating))
     n = math.prod(shape)
-    impl.launch(op, dtype.type, n, flats, _flat(target, order, simulating), a, stream, device)
+    impl.launch(op.name, dtype.type, n, flats, _flat(target, order, simulating), a, stream, device)
     if target is not result:
         _assign(result, target, stream)
     return result.obj

@@ -15,12 +15,11 @@ history; this adapter refuses tensors that would need it (see
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import torch
 
-from .. import api
+from .. import boundary
+from . import cuda_arrays
 
 
 def _check_no_autograd(tensors, out) -> None:
@@ -60,7 +59,7 @@ def _torch_dtype(dtype: np.dtype) -> torch.dtype:
     return torch.from_numpy(np.empty(0, dtype)).dtype
 
 
-def dispatch(op, arrays, alpha, out, backend):
+def compute(op, arrays, alpha, out, backend, inner):
     tensors = [a for a in (*arrays, out) if isinstance(a, torch.Tensor)]
     _check_no_autograd(tensors, out)
     devices = {t.device for t in tensors}
@@ -73,7 +72,7 @@ def dispatch(op, arrays, alpha, out, backend):
         raise TypeError(f"fastleaky computes CPU and CUDA tensors; got a tensor on {device}")
     views = [_host_view(a) if isinstance(a, torch.Tensor) else a for a in arrays]
     out_view = _host_view(out) if isinstance(out, torch.Tensor) else out
-    result = api.BY_OP[op](*views, alpha, out=out_view, backend=backend)
+    result = inner(op, views, alpha, out_view, backend)
     if isinstance(out, torch.Tensor):
         return out
     if out is not None:
@@ -89,8 +88,7 @@ def _cuda(op, arrays, alpha, out, backend):
     # __cuda_array_interface__ is refused on tensors that require grad.
     arrays = tuple(a.detach() for a in arrays)
     if out is None:
-        dtype = api.result_dtype([numpy_dtype(a.dtype) for a in arrays])
+        dtype = boundary.result_dtype([numpy_dtype(a.dtype) for a in arrays])
         out = torch.empty(arrays[-1].shape, dtype=_torch_dtype(dtype), device=arrays[-1].device)
-    adapter = importlib.import_module("fastleaky._interop.cuda_arrays")
-    adapter.dispatch(op, arrays, alpha, out.detach(), backend)
+    cuda_arrays.compute_device(op, arrays, alpha, out.detach(), backend=backend)
     return out

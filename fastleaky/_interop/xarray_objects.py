@@ -1,28 +1,25 @@
-"""xarray DataArray / Dataset in, the same kind out.
+"""xarray DataArray / Dataset / Variable in, the same kind out.
 
 ``xr.apply_ufunc`` does the bookkeeping: dims, coords, name and (with
 ``keep_attrs=True``) attrs are kept, every data variable of a Dataset is
-computed, and ``dask="allowed"`` hands dask-backed data to the dask adapter
-as it is, so a dask-backed object stays lazy.  alpha and the backend name
-are checked at call time.
+computed, and ``dask="allowed"`` hands dask-backed data to ``inner`` as it
+is, so a dask-backed object stays lazy.  alpha and the backend name are
+checked at call time.
 """
 
 from __future__ import annotations
 
 import xarray as xr
 
-from .. import api, registry
+from .. import boundary, registry
 
 
-
-def dispatch(op, arrays, alpha, out, backend):
-    if out is not None:
-        raise TypeError("out= is not supported with xarray objects; use the returned object")
-    alpha = api.check_alpha(alpha)
+def compute(op, arrays, alpha, out, backend, inner):
+    boundary.no_out(boundary.XARRAY, out)
+    alpha = boundary.check_alpha(alpha)
     name = registry.requested_name(backend)
-    return xr.apply_ufunc(
-        api.BY_OP[op], *arrays, alpha,
-        kwargs={"backend": name},
-        dask="allowed",
-        keep_attrs=True,
-    )
+
+    def on_data(*data):
+        return inner(op, data, alpha, None, name)
+
+    return xr.apply_ufunc(on_data, *arrays, dask="allowed", keep_attrs=True)
