@@ -4,6 +4,7 @@
 optional libraries are imported when a call first needs them.
 """
 
+from . import reference
 from .api import leaky_relu, leaky_relu_backward, leaky_relu_grad
 from .registry import BackendInfo, BackendUnavailableError, backends, use_backend
 from .threads import thread_limit
@@ -31,6 +32,7 @@ __all__ = [
     "leaky_relu",
     "leaky_relu_backward",
     "leaky_relu_grad",
+    "reference",
     "thread_limit",
     "use_backend",
 ]

@@ -191,6 +191,7 @@ _PRIORITY = {HOST: 0, DEVICE: 1, TORCH: 1, DASK: 2, XARRAY: 3}
 _UNDEFINED = (
     frozenset({TORCH, DASK}),
     frozenset({TORCH, DEVICE}),
+    frozenset({TORCH, XARRAY}),
 )
 _KIND_NAMES = {HOST: "NumPy array", DEVICE: "CUDA device array", TORCH: "torch.Tensor",
                DASK: "dask array", XARRAY: "xarray object"}
@@ -252,7 +253,9 @@ class HostCall:
     - a pandas ``Series`` / ``DataFrame`` keeps its index, columns and name;
     - Python scalars give a NumPy scalar, lists an ndarray.
     When several inputs have a kind, the one NumPy would pick wins (the
-    highest ``__array_priority__``: pandas, then masked arrays, then matrices).
+    highest ``__array_priority__``: pandas, then masked arrays, then
+    matrices); between two of one kind, x's (pandas objects are not aligned
+    on their index: they must have x's shape).
     """
 
     __slots__ = ("arrays", "scalar", "_wrapper", "_mask")
@@ -279,9 +282,9 @@ class HostCall:
                 priority = 1000.0
                 base = base_view(np.asarray(a))
             else:  # Python scalars, lists, NumPy scalars, other array-likes
-                base = base_view(np.asarray(a))
-                priority = -math.inf
-            if priority > best:
+                self.arrays.append(base_view(np.asarray(a)))
+                continue
+            if priority >= best:  # a tie goes to x, the last input
                 best, self._wrapper = priority, a
             self.arrays.append(base)
 

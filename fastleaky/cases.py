@@ -14,8 +14,9 @@ DTYPES = ("float16", "float32", "float64")
 ALPHAS = (0.0, 0.01, 0.2, 1.0, 1.5, -0.5)
 
 
-def edge_values(dtype) -> np.ndarray:
-    """NaN (both signs, with a payload), +-inf, +-0.0, subnormals, extremes."""
+def edge_values(dtype, signalling: bool = True) -> np.ndarray:
+    """NaN (both signs, quiet and signalling, with payloads), +-inf, +-0.0,
+    subnormals, extremes."""
     dtype = np.dtype(dtype)
     info = np.finfo(dtype)
     bits = np.dtype(f"u{dtype.itemsize}")
@@ -26,8 +27,11 @@ def edge_values(dtype) -> np.ndarray:
     payload_nan = np.array([exp_mask | quiet_bit | 5], dtype=bits).view(dtype)[0]
     neg_payload_nan = np.array([(1 << (nbits - 1)) | exp_mask | quiet_bit | 3],
                                dtype=bits).view(dtype)[0]
+    # signalling NaNs (quiet bit clear, payload non-zero): every backend must
+    # give the bits the CPU's ``x * alpha`` gives (quieted, payload kept)
+    snans = np.array([exp_mask | 9, (1 << (nbits - 1)) | exp_mask | 1], dtype=bits).view(dtype)
     values = [
-        np.nan, -np.nan, payload_nan, neg_payload_nan,
+        np.nan, -np.nan, payload_nan, neg_payload_nan, *(snans if signalling else ()),
         np.inf, -np.inf, 0.0, -0.0,
         info.smallest_subnormal, -info.smallest_subnormal,
         info.smallest_normal, -info.smallest_normal,
@@ -37,12 +41,13 @@ def edge_values(dtype) -> np.ndarray:
     return np.array(values, dtype=dtype)
 
 
-def sample(dtype, n: int, seed: int = 0) -> np.ndarray:
+def sample(dtype, n: int, seed: int = 0, signalling: bool = True) -> np.ndarray:
     """``n`` values: standard normal (half negative, random order) with the
-    edge values spread through it."""
+    edge values spread through it (``signalling=False``: without the
+    signalling NaNs, for peers that do not keep their bits)."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(n).astype(dtype)
-    edges = edge_values(dtype)
+    edges = edge_values(dtype, signalling)
     if n:
         positions = rng.integers(0, n, size=min(n, len(edges) * 3))
         x[positions] = np.resize(edges, len(positions))

@@ -1,10 +1,16 @@
 import os
+import tempfile
 
-import pytest
-from hypothesis import HealthCheck, settings
+# The built-in thresholds, whatever a ``fastleaky tune`` run left in this
+# user's cache: the size tests straddle them (serial and parallel splits).
+# Set before fastleaky reads them; subprocesses inherit it.
+os.environ["FASTLEAKY_TUNE_FILE"] = os.path.join(tempfile.mkdtemp(), "no-tune-file.json")
 
-import fastleaky
-from fastleaky import registry
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+import fastleaky  # noqa: E402
+from fastleaky import registry  # noqa: E402
 
 # CI names the backends that must run there, so that a broken build fails
 # the suite instead of quietly skipping its tests.

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import fastleaky
-from fastleaky import api, cases, reference, registry
+from fastleaky import cases, reference, registry
 from fastleaky.info import available_memory
 from fastleaky.testing import assert_bitwise_equal
 
@@ -52,15 +52,15 @@ def _huge(dtype):
 
 def _names(dtype):
     """Every CPU backend name, less those that hand this dtype to the same
-    implementation as an earlier one (Numba computes float16 with the
-    NumPy reference, which takes ~40 s per pass at this size)."""
+    implementation as an earlier one (a backend without a float16 loop hands
+    float16 to the NumPy reference, which takes ~40 s per pass at this size)."""
     names, seen = [], set()
     for name in ["auto"] + [b.name for b in fastleaky.backends()
                             if b.available and b.device == "cpu"]:
         if name == "auto":  # the fast path, or the same kernels as a named backend
             names.append(name)
             continue
-        impl = api._pick(registry.requested_name(name), np.dtype(dtype), N)
+        impl = registry.resolve(registry.requested_name(name), np.dtype(dtype), N)
         if id(impl) not in seen:
             names.append(name)
             seen.add(id(impl))

@@ -3,7 +3,7 @@ import json
 import numpy as np
 
 import fastleaky
-from fastleaky import config, tune
+from fastleaky import config, registry, tune
 
 
 def test_crossover_ignores_one_noisy_point():
@@ -28,6 +28,6 @@ def test_tune_writes_file_the_dispatcher_reads(tmp_path, monkeypatch):
         x = np.linspace(-1, 1, 5000, dtype=np.float32)
         np.testing.assert_array_equal(fastleaky.leaky_relu(x), np.where(x > 0, x, x * np.float32(0.01)))
     finally:
-        monkeypatch.delenv(config.ENV_TUNE_FILE)
+        monkeypatch.undo()  # the session's tune file (see conftest), not this one
         config.reload()
-        fastleaky.api.reset_fast_path()
+        registry.forget_decisions()

@@ -130,7 +130,7 @@ def _step(progress, impl, dtype, size, done=True):
 
 
 def _run_case(chosen, dtype, size, settings, skipped, progress) -> list[dict]:
-    data = Data(cases.sample(dtype, size), settings.alpha)
+    data = Data(cases.sample(dtype, size, signalling=False), settings.alpha)
     ready = []  # (impl, fn, loops, check)
     try:
         for impl in chosen:
