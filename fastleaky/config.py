@@ -1,14 +1,12 @@
 """Every tunable of the dispatcher, and the environment variables, in one place.
 
-The defaults were measured with ``fastleaky tune`` on a 2-core AMD EPYC
-(AVX-512), three runs back to back.  The parallel/serial speed-up varied
-between runs (the second core delivered 1.4x to 2.1x at 4M float32
-elements), so each default is the smallest size at which the parallel loop
-was within 5% of the serial one or faster in all three runs: float16
-1.58/0.95/0.96x at 65,536, float32 1.92/0.95/0.99x at 262,144, float64
-0.97/1.00/0.97x at 262,144 (at half those sizes it lost up to 17%).
-``fastleaky tune`` measures the machine it runs on and writes a JSON file
-that overrides them (``FASTLEAKY_TUNE_FILE``, else a per-user cache file).
+The default thresholds are the smallest sizes at which the parallel loop
+did not lose to the serial one in every one of several ``fastleaky tune``
+runs on the machine they were measured on (figures in
+``docs/design-measurements.md``): a noisy second core must not make small
+calls slower.  ``fastleaky tune`` measures the machine it runs on and
+writes a JSON file that overrides them (``FASTLEAKY_TUNE_FILE``, else a
+per-user cache file).
 """
 
 from __future__ import annotations

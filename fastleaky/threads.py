@@ -43,9 +43,9 @@ def _env_limit() -> int | None:
 def limit() -> int | None:
     """The cap in force (context, then environment), or None.
 
-    Read on every call that may use threads (about 1 us, against >= 10 us of
-    work at the sizes where threads are used), so a changed environment
-    takes effect at once.
+    Read on every call that may use threads (a small fraction of the work at
+    the sizes where threads are used), so a changed environment takes
+    effect at once.
     """
     n = _limit.get()
     return n if n is not None else _env_limit()

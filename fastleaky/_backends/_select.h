@@ -13,11 +13,8 @@
  *
  * Plain stores, at every size.  Non-temporal (streaming) stores, which skip
  * the read-for-ownership of each written line, were tried for large arrays
- * (blocks computed into an L1 buffer, then written with _mm_stream_ps/pd):
- * on the 2-core EPYC VM they lost at all sizes but one from 4 MB to 400 MB
- * of output, e.g. 1e8 float32 on two threads 37.9 against 46.9 GB/s, 4e6
- * float32 55.7 against 74.8; the exception, 5e7 float64 at 37.4 against
- * 35.4, is within this machine's run-to-run noise.
+ * (blocks computed into an L1 buffer, then written with _mm_stream_ps/pd)
+ * and lost at nearly every size (docs/design-measurements.md).
  */
 #ifndef FASTLEAKY_SELECT_H
 #define FASTLEAKY_SELECT_H
@@ -75,8 +72,8 @@ FL_DEFINE_LOOPS(f64, double)
 /* Half loops widen a block to float, run the float select, and narrow back.
  * Each product of two halves is exact in float and is rounded once on the
  * way back, as NumPy's half multiply does: bit-exact with the reference.
- * Written element by element, GCC keeps a scalar loop with a branch
- * (0.3 GB/s at 1e6 elements); in blocks, the float select vectorizes and
+ * Written element by element, GCC keeps a scalar loop with a branch; in
+ * blocks, the float select vectorizes and
  * the conversions use F16C where the CPU has it. */
 #define FL_HALF_BLOCK 512
 static void fl_widen_generic(const _Float16 *h, float *f, ptrdiff_t n)

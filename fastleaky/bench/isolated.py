@@ -5,14 +5,12 @@ parallel call, an OpenMP pool's threads keep spinning for a while before
 they sleep (libgomp's default), and so do TBB's; in one process that
 interleaves torch, the Cython OpenMP loops and Numba's TBB loops every few
 milliseconds, each runtime's idle threads take CPU time from the next one's
-work.  Measured on a 2-core VM at 1e6 float32 elements: Numba's prange loop
-ran at 160 GB/s alone and at 69-86 GB/s interleaved with torch or the
-Cython loops; np.copyto at 110 GB/s alone and at 80-90 interleaved.
+work, and halves the interleaved figures (``docs/design-measurements.md``).
 
 So here each implementation runs alone in a new process, one process at a
 time, over all sizes and dtypes.  A fresh process also gets a fresh memory
-layout, which alone moved torch's two-thread copy of 1e6 float32 between 92
-and 163 GB/s over six processes; hence several passes: ``rounds`` go round the
+layout, which alone moves a measurement by tens of percent; hence several
+passes: ``rounds`` go round the
 implementations, starting one further along each pass, so drift on the
 machine hits all of them alike.  A process does the usual warm-up,
 calibration and ``repeats`` timed repeats per cell; the reported time is

@@ -24,7 +24,6 @@ from ..info import available_memory
 from . import impls as impls_mod
 from .impls import COPY_LIMIT, Data, Impl, Unsupported
 
-# Elements per array the full sweep goes to (memory permitting).
 # Bytes of memory a case needs per input byte: x, out, the reference result
 # and its temporary for the check, and one allocating implementation's result.
 _BYTES_PER_INPUT_BYTE = 6
