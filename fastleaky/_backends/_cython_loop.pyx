@@ -15,14 +15,15 @@ cnp.import_array()
 
 cdef extern from "_select.h" nogil:
     ctypedef unsigned short fl_half
+    ctypedef void (*fl_loop_f32)(const float *, const float *, float, float *, Py_ssize_t)
+    ctypedef void (*fl_loop_f64)(const double *, const double *, double, double *, Py_ssize_t)
     int FASTLEAKY_ISA_DISPATCH
     int FASTLEAKY_HAVE_FLOAT16
-    void fl_forward_f32(const float *x, float a, float *out, Py_ssize_t n)
-    void fl_forward_f64(const double *x, double a, double *out, Py_ssize_t n)
-    void fl_grad_f32(const float *x, float a, float *out, Py_ssize_t n)
-    void fl_grad_f64(const double *x, double a, double *out, Py_ssize_t n)
-    void fl_backward_f32(const float *g, const float *x, float a, float *out, Py_ssize_t n)
-    void fl_backward_f64(const double *g, const double *x, double a, double *out, Py_ssize_t n)
+    int FL_NUM_OPS
+    int FL_BACKWARD
+    const char *fl_op_names[]
+    fl_loop_f32 fl_loops_f32[]
+    fl_loop_f64 fl_loops_f64[]
 
 # float16 goes through C's _Float16; Cython has no half type, so the values
 # cross as raw 16-bit patterns.
@@ -30,28 +31,14 @@ cdef extern from *:
     """
     #include <string.h>
     #include "_select.h"
-    static void fl_forward_f16_bits(const unsigned short *x, unsigned short a,
-                                    unsigned short *out, Py_ssize_t n) {
+    static void fl_run_f16_bits(int op, const unsigned short *g, const unsigned short *x,
+                                unsigned short a, unsigned short *out, Py_ssize_t n) {
         fl_half ah; memcpy(&ah, &a, sizeof ah);
-        fl_forward_f16((const fl_half *)x, ah, (fl_half *)out, n);
-    }
-    static void fl_grad_f16_bits(const unsigned short *x, unsigned short a,
-                                 unsigned short *out, Py_ssize_t n) {
-        fl_half ah; memcpy(&ah, &a, sizeof ah);
-        fl_grad_f16((const fl_half *)x, ah, (fl_half *)out, n);
-    }
-    static void fl_backward_f16_bits(const unsigned short *g, const unsigned short *x,
-                                     unsigned short a, unsigned short *out, Py_ssize_t n) {
-        fl_half ah; memcpy(&ah, &a, sizeof ah);
-        fl_backward_f16((const fl_half *)g, (const fl_half *)x, ah, (fl_half *)out, n);
+        fl_run_f16(op, (const fl_half *)g, (const fl_half *)x, ah, (fl_half *)out, n);
     }
     """
-    void fl_forward_f16_bits(const unsigned short *x, unsigned short a, unsigned short *out,
-                             Py_ssize_t n) nogil
-    void fl_grad_f16_bits(const unsigned short *x, unsigned short a, unsigned short *out,
-                          Py_ssize_t n) nogil
-    void fl_backward_f16_bits(const unsigned short *g, const unsigned short *x, unsigned short a,
-                              unsigned short *out, Py_ssize_t n) nogil
+    void fl_run_f16_bits(int op, const unsigned short *g, const unsigned short *x,
+                         unsigned short a, unsigned short *out, Py_ssize_t n) nogil
 
 cdef extern from *:
     """
@@ -110,43 +97,21 @@ cdef inline Py_ssize_t _chunk(Py_ssize_t n, int nthreads) noexcept nogil:
     return ((c + CHUNK_ALIGN - 1) // CHUNK_ALIGN) * CHUNK_ALIGN
 
 
-cdef enum Op:
-    FORWARD = 0
-    GRAD = 1
-    BACKWARD = 2
-
-
-cdef void _run(Op op, int typenum, char *g, char *x, double a, char *out,
+cdef void _run(int op, int typenum, char *g, char *x, double a, char *out,
                Py_ssize_t n) noexcept nogil:
-    """One contiguous block, dispatched on dtype and operation."""
+    """One contiguous block, dispatched on dtype and operation (the C tables)."""
     if typenum == cnp.NPY_FLOAT32:
-        if op == FORWARD:
-            fl_forward_f32(<float *>x, <float>a, <float *>out, n)
-        elif op == GRAD:
-            fl_grad_f32(<float *>x, <float>a, <float *>out, n)
-        else:
-            fl_backward_f32(<float *>g, <float *>x, <float>a, <float *>out, n)
+        fl_loops_f32[op](<float *>g, <float *>x, <float>a, <float *>out, n)
     elif typenum == cnp.NPY_FLOAT64:
-        if op == FORWARD:
-            fl_forward_f64(<double *>x, a, <double *>out, n)
-        elif op == GRAD:
-            fl_grad_f64(<double *>x, a, <double *>out, n)
-        else:
-            fl_backward_f64(<double *>g, <double *>x, a, <double *>out, n)
+        fl_loops_f64[op](<double *>g, <double *>x, a, <double *>out, n)
 
 
-cdef void _run_f16(Op op, char *g, char *x, unsigned short a, char *out,
+cdef void _run_f16(int op, char *g, char *x, unsigned short a, char *out,
                    Py_ssize_t n) noexcept nogil:
-    if op == FORWARD:
-        fl_forward_f16_bits(<unsigned short *>x, a, <unsigned short *>out, n)
-    elif op == GRAD:
-        fl_grad_f16_bits(<unsigned short *>x, a, <unsigned short *>out, n)
-    else:
-        fl_backward_f16_bits(<unsigned short *>g, <unsigned short *>x, a,
-                             <unsigned short *>out, n)
+    fl_run_f16_bits(op, <unsigned short *>g, <unsigned short *>x, a, <unsigned short *>out, n)
 
 
-cdef void _split(Op op, int typenum, char *gp, char *xp, double a64, unsigned short a16,
+cdef void _split(int op, int typenum, char *gp, char *xp, double a64, unsigned short a16,
                  char *op_, Py_ssize_t n, Py_ssize_t itemsize, int nthreads) noexcept:
     """Run the loop on ``nthreads`` contiguous chunks (serially when 1); GIL released."""
     global _openmp_started
@@ -172,7 +137,8 @@ cdef void _split(Op op, int typenum, char *gp, char *xp, double a64, unsigned sh
                  a64, op_ + lo * itemsize, hi - lo)
 
 
-OP_CODES = {"forward": FORWARD, "grad": GRAD, "backward": BACKWARD}
+# The operation numbers of the C tables, by name (``fastleaky.ops`` must agree).
+OP_CODES = {fl_op_names[i].decode(): i for i in range(FL_NUM_OPS)}
 
 
 cdef int _threads_for(int nthreads) noexcept:
@@ -193,13 +159,13 @@ def run(int op, cnp.ndarray g, cnp.ndarray x, alpha, cnp.ndarray out, int nthrea
     cdef int typenum = cnp.PyArray_TYPE(out)
     cdef double a64 = 0.0
     cdef unsigned short a16 = 0
-    if op < FORWARD or op > BACKWARD:
+    if op < 0 or op >= FL_NUM_OPS:
         raise ValueError(f"unknown operation code {op}")
     if typenum == cnp.NPY_FLOAT16:
         a16 = alpha.view("uint16")
     else:
         a64 = alpha
-    _split(<Op>op, typenum, <char *>cnp.PyArray_DATA(g), <char *>cnp.PyArray_DATA(x), a64, a16,
+    _split(op, typenum, <char *>cnp.PyArray_DATA(g), <char *>cnp.PyArray_DATA(x), a64, a16,
            <char *>cnp.PyArray_DATA(out), cnp.PyArray_SIZE(out), cnp.PyArray_ITEMSIZE(out),
            1 if nthreads == 1 else _threads_for(nthreads))
 
@@ -278,11 +244,13 @@ def plain_call_threads():
 
 
 def plain_call(int op, object g, object x, object alpha, object out):
-    """op: 0 forward, 1 grad, 2 backward (g ignored unless backward)."""
+    """op: the operation number (g ignored unless backward)."""
     cdef cnp.ndarray xa, ga, oa
     cdef int typenum, nthreads = 1
     cdef double a
     cdef Py_ssize_t n
+    if op < 0 or op >= FL_NUM_OPS:
+        return NotImplemented
     if not cnp.PyArray_CheckExact(x) or not PyFloat_CheckExact(alpha):
         return NotImplemented
     xa = <cnp.ndarray>x
@@ -304,7 +272,7 @@ def plain_call(int op, object g, object x, object alpha, object out):
     if not _plain(x, typenum):
         return NotImplemented
     ga = xa
-    if op == BACKWARD:
+    if op == FL_BACKWARD:
         if not _plain(g, typenum) or not cnp.PyArray_SAMESHAPE(<cnp.ndarray>g, xa):
             return NotImplemented
         ga = <cnp.ndarray>g
@@ -316,7 +284,7 @@ def plain_call(int op, object g, object x, object alpha, object out):
             return NotImplemented
         if oa is not xa and not _disjoint(oa, xa):
             return NotImplemented
-        if op == BACKWARD and oa is not ga and not _disjoint(oa, ga):
+        if op == FL_BACKWARD and oa is not ga and not _disjoint(oa, ga):
             return NotImplemented
     if nthreads == 0:
         nthreads = _thread_count()
@@ -325,6 +293,6 @@ def plain_call(int op, object g, object x, object alpha, object out):
     if out is None:
         oa = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa), typenum, 0)
     # a C double cast to float rounds like NumPy's float64 -> float32 cast
-    _split(<Op>op, typenum, <char *>cnp.PyArray_DATA(ga), <char *>cnp.PyArray_DATA(xa), a, 0,
+    _split(op, typenum, <char *>cnp.PyArray_DATA(ga), <char *>cnp.PyArray_DATA(xa), a, 0,
            <char *>cnp.PyArray_DATA(oa), n, cnp.PyArray_ITEMSIZE(oa), nthreads)
     return oa

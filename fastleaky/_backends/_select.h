@@ -43,31 +43,42 @@ typedef _Float16 fl_half;
 typedef unsigned short fl_half; /* placeholder; the loops below are not built */
 #endif
 
-#define FL_DEFINE_LOOPS(SUFFIX, T)                                                \
-    FL_CLONES static void fl_forward_##SUFFIX(const T *x, T a, T *out, ptrdiff_t n) \
+/* The operations, as data: one element of each, with g the grad_output
+ * element, v the x element and a alpha (all of the loop's type).  The list
+ * order is the operation number (``fastleaky.ops.Op.code``; a test holds
+ * them together).  A unary operation never evaluates g. */
+#define FL_ELEMENT_forward(g, v, a) ((v) > 0 ? (v) : (v) * (a))
+#define FL_ELEMENT_grad(g, v, a) ((v) > 0 ? 1 : (a))
+#define FL_ELEMENT_backward(g, v, a) ((v) > 0 ? (g) : (g) * (a))
+#define FL_OPS(X, ARG) X(forward, ARG) X(grad, ARG) X(backward, ARG)
+
+/* One loop per operation and type, all with one signature so that a table
+ * indexed by the operation number dispatches them. */
+#define FL_LOOP(OP, SUFFIX, T)                                                    \
+    FL_CLONES static void fl_##OP##_##SUFFIX(const T *g, const T *x, T a, T *out,  \
+                                             ptrdiff_t n)                         \
     {                                                                             \
+        (void)g;                                                                  \
         for (ptrdiff_t i = 0; i < n; i++) {                                       \
-            T v = x[i];                                                           \
-            out[i] = v > (T)0 ? v : (T)(v * a);                                   \
-        }                                                                         \
-    }                                                                             \
-    FL_CLONES static void fl_grad_##SUFFIX(const T *x, T a, T *out, ptrdiff_t n)  \
-    {                                                                             \
-        for (ptrdiff_t i = 0; i < n; i++) {                                       \
-            out[i] = x[i] > (T)0 ? (T)1 : a;                                      \
-        }                                                                         \
-    }                                                                             \
-    FL_CLONES static void fl_backward_##SUFFIX(const T *g, const T *x, T a, T *out, \
-                                               ptrdiff_t n)                       \
-    {                                                                             \
-        for (ptrdiff_t i = 0; i < n; i++) {                                       \
-            T gi = g[i];                                                          \
-            out[i] = x[i] > (T)0 ? gi : (T)(gi * a);                              \
+            out[i] = (T)FL_ELEMENT_##OP(g[i], x[i], a);                           \
         }                                                                         \
     }
+#define FL_LOOP_F32(OP, UNUSED) FL_LOOP(OP, f32, float)
+#define FL_LOOP_F64(OP, UNUSED) FL_LOOP(OP, f64, double)
+#define FL_ENTRY(OP, SUFFIX) fl_##OP##_##SUFFIX,
+#define FL_NAME(OP, UNUSED) #OP,
 
-FL_DEFINE_LOOPS(f32, float)
-FL_DEFINE_LOOPS(f64, double)
+FL_OPS(FL_LOOP_F32, 0)
+FL_OPS(FL_LOOP_F64, 0)
+
+typedef void (*fl_loop_f32)(const float *, const float *, float, float *, ptrdiff_t);
+typedef void (*fl_loop_f64)(const double *, const double *, double, double *, ptrdiff_t);
+static const fl_loop_f32 fl_loops_f32[] = {FL_OPS(FL_ENTRY, f32)};
+static const fl_loop_f64 fl_loops_f64[] = {FL_OPS(FL_ENTRY, f64)};
+static const char *const fl_op_names[] = {FL_OPS(FL_NAME, 0)};
+#define FL_NUM_OPS ((int)(sizeof fl_op_names / sizeof fl_op_names[0]))
+enum { FL_BACKWARD = 2 }; /* the one operation with two inputs */
+
 #if FASTLEAKY_HAVE_FLOAT16
 /* Half loops widen a block to float, run the float select, and narrow back.
  * Each product of two halves is exact in float and is rounded once on the
@@ -122,24 +133,16 @@ static int fl_has_f16c(void)
 #endif
 /* A unary half loop: each block widened, run through the float loop ``f32``
  * in place, narrowed back.  (One indirect call per 512 elements.) */
-static void fl_unary_f16(void (*f32)(const float *, float, float *, ptrdiff_t),
-                         const _Float16 *x, _Float16 a, _Float16 *out, ptrdiff_t n)
+static void fl_unary_f16(fl_loop_f32 f32, const _Float16 *x, _Float16 a, _Float16 *out,
+                         ptrdiff_t n)
 {
     float buf[FL_HALF_BLOCK];
     for (ptrdiff_t i = 0; i < n; i += FL_HALF_BLOCK) {
         ptrdiff_t m = n - i < FL_HALF_BLOCK ? n - i : FL_HALF_BLOCK;
         fl_widen(x + i, buf, m);
-        f32(buf, (float)a, buf, m);
+        f32(NULL, buf, (float)a, buf, m);
         fl_narrow(buf, out + i, m);
     }
-}
-static void fl_forward_f16(const _Float16 *x, _Float16 a, _Float16 *out, ptrdiff_t n)
-{
-    fl_unary_f16(fl_forward_f32, x, a, out, n);
-}
-static void fl_grad_f16(const _Float16 *x, _Float16 a, _Float16 *out, ptrdiff_t n)
-{
-    fl_unary_f16(fl_grad_f32, x, a, out, n);
 }
 /* Where x > 0 the backward pass returns grad_output itself; copying its
  * 16 bits (rather than widening and narrowing it) keeps a signaling NaN
@@ -170,11 +173,19 @@ static void fl_backward_f16(const _Float16 *g, const _Float16 *x, _Float16 a,
         fl_select_bits_f16(xbuf, g + i, prod, out + i, m);
     }
 }
+/* Operation ``op`` on half arrays: the binary one has its own loop, every
+ * unary one goes through its float loop. */
+static void fl_run_f16(int op, const _Float16 *g, const _Float16 *x, _Float16 a,
+                       _Float16 *out, ptrdiff_t n)
+{
+    if (op == FL_BACKWARD)
+        fl_backward_f16(g, x, a, out, n);
+    else
+        fl_unary_f16(fl_loops_f32[op], x, a, out, n);
+}
 #else
-static void fl_forward_f16(const fl_half *x, fl_half a, fl_half *out, ptrdiff_t n) {}
-static void fl_grad_f16(const fl_half *x, fl_half a, fl_half *out, ptrdiff_t n) {}
-static void fl_backward_f16(const fl_half *g, const fl_half *x, fl_half a, fl_half *out,
-                            ptrdiff_t n) {}
+static void fl_run_f16(int op, const fl_half *g, const fl_half *x, fl_half a, fl_half *out,
+                       ptrdiff_t n) {}
 #endif
 
 #endif
