@@ -150,9 +150,7 @@ def _host(op, arrays, alpha, out, backend):
     call = boundary.HostCall(arrays)
     xs = call.arrays
     x = xs[-1]
-    dtype = boundary.result_dtype([a.dtype for a in xs])
-    shape = boundary.check_same_shape([a.shape for a in xs])
-    a = boundary.cast_alpha(boundary.check_alpha(alpha), dtype)
+    dtype, shape, a = boundary.check_inputs([v.dtype for v in xs], [v.shape for v in xs], alpha)
     impl = registry.resolve(registry.requested_name(backend), dtype, x.size)
     out_base = None if out is None else boundary.check_host_out(out, shape, dtype)
 

@@ -103,6 +103,14 @@ def _unknown(n) -> bool:
     return isinstance(n, float) and math.isnan(n)
 
 
+def check_inputs(dtypes, shapes, alpha):
+    """The checks every path makes of its inputs, in one order (so errors do
+    not depend on the path): ``(result dtype, shape, alpha in that dtype)``."""
+    dtype = result_dtype(dtypes)
+    shape = check_same_shape(shapes)
+    return dtype, shape, cast_alpha(check_alpha(alpha), dtype)
+
+
 def check_out_fields(out_shape, out_dtype, readonly, shape, dtype) -> None:
     """Raise before any write if an output (of any array library, described by
     its fields) cannot receive the result."""

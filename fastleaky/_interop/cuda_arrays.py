@@ -204,9 +204,8 @@ def compute_device(op, arrays, alpha, out=None, *, backend="auto", stream=None, 
     impl = _check_backend(backend)
     views = [describe(a) for a in arrays]
     x = views[-1]
-    dtype = boundary.result_dtype([v.dtype for v in views])
-    shape = boundary.check_same_shape([v.shape for v in views])
-    a = boundary.cast_alpha(boundary.check_alpha(alpha), dtype)
+    dtype, shape, a = boundary.check_inputs([v.dtype for v in views],
+                                            [v.shape for v in views], alpha)
     device = _device_of(x)
     if any(_device_of(v) != device for v in views[:-1]):
         raise ValueError("grad_output and x are on different GPUs")

@@ -29,10 +29,10 @@ def _block(*blocks, op, alpha, backend, inner):
 def compute(op, arrays, alpha, out, backend, inner):
     boundary.no_out(boundary.DASK, out)
     arrays = [a if isinstance(a, da.Array) else da.asarray(a) for a in arrays]
-    dtype = boundary.result_dtype([a.dtype for a in arrays])
-    boundary.check_same_shape([a.shape for a in arrays])
-    alpha = boundary.check_alpha(alpha)
-    boundary.cast_alpha(alpha, dtype)  # overflow in the result dtype raises now, not at compute
+    # alpha is checked (overflow in the result dtype too) now, not at compute;
+    # the blocks get it as given, so that they take the plain-call path
+    dtype, _, _ = boundary.check_inputs([a.dtype for a in arrays], [a.shape for a in arrays],
+                                        alpha)
     name = registry.requested_name(backend)
     x = arrays[-1]
     index = tuple(range(x.ndim))
