@@ -12,6 +12,17 @@ Compiler flags, and why:
   variants are chosen at run time (see ``fastleaky/_backends/_select.h``).
 - OpenMP when the compiler has it (``prange``); otherwise the same loops
   compile serial and the extension reports that it has no OpenMP.
+- ``FASTLEAKY_SANITIZE=1`` (``bash ci/sanitize``; GCC/Clang only) adds
+  ``-fsanitize=address,undefined -fno-omit-frame-pointer
+  -fno-sanitize-recover=undefined`` to compiling and linking: the C loops
+  trust their caller (see ``_select.h``), so an out-of-bounds read or write
+  or undefined behaviour there would otherwise corrupt memory silently; under
+  the sanitizers the test suite fails at the first one, with a stack trace
+  (frame pointers), and UBSan stops instead of recovering.  ``-O3`` stays, so
+  the instrumented code is the vectorized, ISA-cloned code that ships.  Such
+  an extension loads only with the ASan runtime preloaded (``LD_PRELOAD``, see
+  ci/sanitize) and runs slower: never ship one.  Any other value
+  or an unset variable builds exactly the flags above.
 """
 
 import os
@@ -57,6 +68,17 @@ openmp = _openmp_flags()
 unix = sys.platform != "win32"
 compile_args = (["-O3", "-fno-trapping-math"] if unix else ["/O2"]) + openmp
 link_args = openmp if unix else []
+options = {}
+if os.environ.get("FASTLEAKY_SANITIZE") == "1":
+    if not unix:
+        sys.exit("FASTLEAKY_SANITIZE=1 needs GCC or Clang (-fsanitize)")
+    sanitize = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer",
+                "-fno-sanitize-recover=undefined"]
+    compile_args = compile_args + sanitize
+    link_args = link_args + sanitize
+    # Its own build directory: setuptools reuses an extension in build/ that
+    # is newer than its sources, whatever flags built it.
+    options = {"build": {"build_base": os.path.join("build", "sanitize")}}
 
 extensions = [
     Extension(
@@ -77,5 +99,6 @@ setup(
     ext_modules=cythonize(
         extensions,
         compiler_directives={"language_level": "3"},
-    )
+    ),
+    options=options,
 )

@@ -134,9 +134,9 @@ def _same_memory(a, b) -> bool:
 
 def _flat_input(arr, dtype, order, target):
     """A flat view of ``arr`` in ``order``, or a contiguous copy when it is not
-    already one or when it partially overlaps the output."""
+    already one, is not aligned for its type, or partially overlaps the output."""
     contiguous = arr.flags.c_contiguous if order == "C" else arr.flags.f_contiguous
-    if arr.dtype == dtype and contiguous:
+    if arr.dtype == dtype and contiguous and arr.flags.aligned:
         if not np.may_share_memory(arr, target) or _same_memory(arr, target):
             return arr.reshape(-1, order=order)
     # A signaling NaN raises "invalid" when cast to a wider float; the cast
@@ -154,15 +154,17 @@ def _host(op, arrays, alpha, out, backend):
     impl = registry.resolve(registry.requested_name(backend), dtype, x.size)
     out_base = None if out is None else boundary.check_host_out(out, shape, dtype)
 
-    # Where the kernel writes: out itself when contiguous, else a scratch buffer.
+    # Where the kernel writes: out itself when contiguous and aligned (as C
+    # requires of a float pointer; buffers from a network or a file may not
+    # be), else a scratch buffer.
     if out_base is None:
         order = "F" if (x.flags.f_contiguous and not x.flags.c_contiguous) else "C"
         result = target = np.empty(shape, dtype, order=order)
     else:
         result = out_base
-        if out_base.flags.c_contiguous:
+        if out_base.flags.c_contiguous and out_base.flags.aligned:
             order, target = "C", out_base
-        elif out_base.flags.f_contiguous:
+        elif out_base.flags.f_contiguous and out_base.flags.aligned:
             order, target = "F", out_base
         else:
             order, target = "C", np.empty(shape, dtype)

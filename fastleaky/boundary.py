@@ -155,7 +155,7 @@ def plain_out(g, x, alpha, out):
     call is not the plain case.
 
     The plain case: ``x`` (and ``g``, for backward; pass ``g = x`` otherwise)
-    are exactly ``numpy.ndarray``, C-contiguous, native float32 or float64,
+    are exactly ``numpy.ndarray``, C-contiguous, aligned, native float32 or float64,
     of one dtype and shape; ``alpha`` is a Python float finite in that dtype;
     ``out`` is None or an exact, C-contiguous, writable ndarray of that dtype
     and shape that is ``x`` (or ``g``) itself or shares no memory with them.
@@ -169,9 +169,11 @@ def plain_out(g, x, alpha, out):
         or type(alpha) is not float
         or not -limit <= alpha <= limit  # also False for NaN
         or not x.flags.c_contiguous
+        or not x.flags.aligned
     ):
         return None
-    if g is not x and (g.dtype != x.dtype or g.shape != x.shape or not g.flags.c_contiguous):
+    if g is not x and (g.dtype != x.dtype or g.shape != x.shape or not g.flags.c_contiguous
+                       or not g.flags.aligned):
         return None
     if out is None:
         return np.empty_like(x)
@@ -180,6 +182,7 @@ def plain_out(g, x, alpha, out):
         and out.dtype == x.dtype
         and out.shape == x.shape
         and out.flags.c_contiguous
+        and out.flags.aligned
         and out.flags.writeable
         and (out is x or not np.may_share_memory(out, x))
         and (out is g or not np.may_share_memory(out, g))

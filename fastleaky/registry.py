@@ -9,7 +9,7 @@ A backend is an object (a module or an instance) with:
 - ``parallel``: whether it can use more than one thread;
 - ``run(op, inputs, a, out, nthreads)``: the kernel of ``op`` (an
   ``ops.Op``).  Every array is exactly ``numpy.ndarray``, 1-D,
-  C-contiguous, native order, of out's dtype; an input is either the very
+  C-contiguous, aligned, native order, of out's dtype; an input is either the very
   memory of ``out`` or does not overlap it; ``a`` is a scalar of that dtype;
   ``nthreads`` comes from ``threads.for_call`` (1 serial, 0 the runtime's
   count, k a cap).  Kernels trust this; ``fastleaky.api`` guarantees it.

@@ -317,3 +317,26 @@ def test_cython_general_path_follows_thread_limit(monkeypatch, case):
     with fastleaky.thread_limit(3):
         assert_bitwise_equal(fastleaky.leaky_relu(x, alpha, backend="cython"), expected)
     assert seen == [0, 1, 3]
+
+
+def _misaligned(values):
+    """``values`` copied into a buffer at an odd byte offset (as arrays
+    rebuilt from network frames or files can be): not aligned for the type."""
+    raw = bytearray(values.nbytes + 1)
+    a = np.frombuffer(raw, dtype=values.dtype, count=values.size, offset=1)
+    a[...] = values
+    assert not a.flags.aligned
+    return a
+
+
+@pytest.mark.parametrize("dtype", cases.DTYPES)
+def test_misaligned_input_and_out(backend, op, dtype):
+    """C requires a float pointer to be aligned: such arrays are copied (or
+    computed into scratch) before a kernel sees them."""
+    fn, ref = op
+    x = _misaligned(cases.sample(dtype, 1000))
+    want = ref(x.copy(), 0.2)
+    assert_bitwise_equal(fn(x, 0.2, backend=backend), want)
+    out = _misaligned(np.zeros(1000, dtype))
+    assert fn(x, 0.2, out=out, backend=backend) is out
+    assert_bitwise_equal(out, want)

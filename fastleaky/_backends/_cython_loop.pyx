@@ -174,7 +174,7 @@ def run(int op, cnp.ndarray g, cnp.ndarray x, alpha, cnp.ndarray out, int nthrea
 # The common call spends more time in Python checks than a small array spends
 # in the loop, and at large sizes they are still a measurable share of a
 # threaded call.  ``plain_call`` does the checks of ``boundary.plain_out`` in
-# C for the one case it can prove simple -- exact ndarrays, C-contiguous,
+# C for the one case it can prove simple -- exact ndarrays, C-contiguous and aligned,
 # native float32 or float64, a Python-float alpha, no out or a contiguous out
 # that is x itself or disjoint from the inputs -- picks the thread count by
 # the rules of ``threads.for_call`` and runs the loop.  For anything else it
@@ -206,6 +206,7 @@ cdef inline bint _plain(object a, int typenum):
     return (cnp.PyArray_CheckExact(a)
             and cnp.PyArray_TYPE(<cnp.ndarray>a) == typenum
             and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>a)
+            and cnp.PyArray_ISALIGNED(<cnp.ndarray>a)
             and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a))
 
 
