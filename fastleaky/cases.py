@@ -27,8 +27,8 @@ def edge_values(dtype, signalling: bool = True) -> np.ndarray:
     payload_nan = np.array([exp_mask | quiet_bit | 5], dtype=bits).view(dtype)[0]
     neg_payload_nan = np.array([(1 << (nbits - 1)) | exp_mask | quiet_bit | 3],
                                dtype=bits).view(dtype)[0]
-    # signalling NaNs (quiet bit clear, payload non-zero): every backend must
-    # give the bits the CPU's ``x * alpha`` gives (quieted, payload kept)
+    # signalling NaNs (quiet bit clear, payload non-zero): every CPU backend
+    # gives the bits the CPU's ``x * alpha`` gives (quieted, payload kept)
     snans = np.array([exp_mask | 9, (1 << (nbits - 1)) | exp_mask | 1], dtype=bits).view(dtype)
     values = [
         np.nan, -np.nan, payload_nan, neg_payload_nan, *(snans if signalling else ()),

@@ -10,11 +10,12 @@
         for i in range(x.size):
             out[i] = leaky_relu(x[i], alpha)
 
-Each function is a ``numba.njit(cache=True)`` dispatcher, so it also works
-from plain Python.  ``alpha`` is cast to the type of ``x`` before it is
-used (``x`` float32 and ``alpha`` a Python float compute in float32), which
-makes the results bit-exact with ``fastleaky.reference`` and with the
-array backends; integer or bool ``x`` computes in float64, as NumPy does.
+Each function is its operation's scalar definition (``fastleaky.ops``) as a
+``numba.njit(cache=True)`` dispatcher, so it also works from plain Python.
+``alpha`` is cast to the type of ``x`` before it is used (``x`` float32 and
+``alpha`` a Python float compute in float32), and the result is of that
+type, which makes the results bit-exact with ``fastleaky.reference`` and
+with the array backends; integer or bool ``x`` computes in float64, as NumPy does.
 ``leaky_relu_grad`` is ``alpha`` at exactly ``x == 0``, as in PyTorch.
 
 Importing this module imports Numba (``import fastleaky`` does not).
@@ -27,6 +28,10 @@ import numpy as np
 from numba.core import types
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype
+
+from . import ops
+from ._backends import _numba_kernels
+from ._backends.numba_loops import compiled_copy
 
 __all__ = ["leaky_relu", "leaky_relu_grad", "leaky_relu_backward", "ufuncs"]
 
@@ -78,26 +83,52 @@ def _as_common_type_impl(g, x, alpha):
     return impl
 
 
-@numba.njit(cache=True)
-def leaky_relu(x, alpha):
-    """``x`` if ``x > 0`` else ``alpha * x``, with alpha in x's type."""
+def _in_type_of(value, like):
+    """``value`` converted to the type of ``like`` (Python fallback; see the overload)."""
+    return np.asarray(like).dtype.type(value)
+
+
+@overload(_in_type_of)
+def _in_type_of_impl(value, like):
+    if not isinstance(like, types.Float):
+        return None
+    cast = as_dtype(like).type
+
+    def impl(value, like):
+        return cast(value)
+
+    return impl
+
+
+# The templates of the functions below; ``scalar`` is bound per operation to
+# its definition in ``fastleaky.ops``.  The result is converted to the type
+# computed in: the definitions' integer literals would make the grad float64.
+def _unary(x, alpha):
     x, a = _as_compute_type(x, alpha)
-    return x if x > 0 else x * a
+    return _in_type_of(scalar(x, a), x)  # noqa: F821 (bound per copy)
 
 
-@numba.njit(cache=True)
-def leaky_relu_grad(x, alpha):
-    """1 where ``x > 0``, else ``alpha`` (``x == 0`` and NaN included)."""
-    x, a = _as_compute_type(x, alpha)
-    _, one = _as_compute_type(x, 1)
-    return one if x > 0 else a
-
-
-@numba.njit(cache=True)
-def leaky_relu_backward(grad_output, x, alpha):
-    """``grad_output * leaky_relu_grad(x, alpha)`` as one select."""
+def _binary(grad_output, x, alpha):
     g, x, a = _as_common_type(grad_output, x, alpha)
-    return g if x > 0 else g * a
+    return _in_type_of(scalar(g, x, a), x)  # noqa: F821
+
+
+def _user_function(op, doc: str):
+    """``op``'s scalar definition with the argument casts above, as a
+    ``numba.njit(cache=True)`` dispatcher named after the public function."""
+    template = _binary if op.arity == 2 else _unary
+    copy = compiled_copy(template, op.public, {"scalar": _numba_kernels.SCALARS[op.name]},
+                         inlined=(op.scalar,))
+    copy.__doc__ = doc
+    return numba.njit(cache=True)(copy)
+
+
+leaky_relu = _user_function(
+    ops.FORWARD, """``x`` if ``x > 0`` else ``alpha * x``, with alpha in x's type.""")
+leaky_relu_grad = _user_function(
+    ops.GRAD, """1 where ``x > 0``, else ``alpha`` (``x == 0`` and NaN included).""")
+leaky_relu_backward = _user_function(
+    ops.BACKWARD, """``grad_output * leaky_relu_grad(x, alpha)`` as one select.""")
 
 
 def ufuncs(target: str = "cpu") -> dict:
@@ -114,6 +145,4 @@ def ufuncs(target: str = "cpu") -> dict:
     """
     if target not in ("cpu", "parallel"):
         raise ValueError(f"target must be 'cpu' or 'parallel', got {target!r}")
-    from ._backends import numba_loops
-
-    return numba_loops.kernels().ufuncs(target)
+    return _numba_kernels.ufuncs(target)

@@ -152,7 +152,8 @@ def test_compiled_fast_path_follows_thread_limits(monkeypatch):
 
 @pytest.mark.skipif(not registry.availability("numba-parallel")[0], reason="numba not installed")
 def test_numba_parallel_follows_thread_limit(monkeypatch):
-    """Under a cap below Numba's thread count the kernel runs with the cap set."""
+    """Under a cap of 1 the serial loop runs; under a cap below Numba's
+    thread count the prange loop runs with the cap set, restored after."""
     import numba
 
     from fastleaky import config
@@ -165,14 +166,27 @@ def test_numba_parallel_follows_thread_limit(monkeypatch):
         real_set(n)
 
     monkeypatch.setattr(numba, "set_num_threads", spy)
+    backend = registry.load("numba-parallel")
+    runs = []
+    real_run = backend.run
+    monkeypatch.setattr(backend, "run", lambda op, ins, a, out, n: (runs.append(n),
+                                                                      real_run(op, ins, a, out, n)))
     x = np.linspace(-1, 1, config.parallel_min_for(np.dtype(np.float64)) + 1)
+    strided = np.repeat(x, 2)[::2]  # the general path, not the plain entry
     expected = fastleaky.leaky_relu(x, backend="numpy")
     before = numba.get_num_threads()
-    np.testing.assert_array_equal(fastleaky.leaky_relu(x, backend="numba-parallel"), expected)
-    assert seen == []  # no cap: Numba's own setting, untouched
-    with fastleaky.thread_limit(1):
-        np.testing.assert_array_equal(fastleaky.leaky_relu(x, backend="numba-parallel"),
+    for arg in (x, strided):
+        np.testing.assert_array_equal(fastleaky.leaky_relu(arg, backend="numba-parallel"),
                                       expected)
-    if before > 1:
-        assert seen == [1, before]  # capped for the call, restored after
+    assert seen == [] and runs == [0]  # no cap: Numba's own setting, untouched
+    with fastleaky.thread_limit(1):
+        for arg in (x, strided):
+            np.testing.assert_array_equal(fastleaky.leaky_relu(arg, backend="numba-parallel"),
+                                          expected)
+    assert seen == [] and runs == [0, 1]  # serial: nothing to set
+    if before > 2:
+        with fastleaky.thread_limit(2):
+            np.testing.assert_array_equal(fastleaky.leaky_relu(x, backend="numba-parallel"),
+                                          expected)
+        assert seen == [2, before]  # capped for the call, restored after
     assert numba.get_num_threads() == before

@@ -57,3 +57,16 @@ def test_callable_from_python():
     # float32 input computes in float32, alpha cast first
     assert leaky_relu(np.float32(-1), 0.01) == float(np.float32(-1) * np.float32(0.01))
     assert np.isnan(leaky_relu(np.nan, 0.5)) and leaky_relu_grad(np.nan, 0.5) == 0.5
+
+
+def test_results_are_in_the_type_computed_in():
+    """float32 in, float32 out: alpha is cast to x's type, and so is the
+    result (the definitions' integer literals would make the grad float64)."""
+    for fn, args in ((leaky_relu, (np.float32(-1.0), 0.2)),
+                     (leaky_relu_grad, (np.float32(-1.0), 0.2)),
+                     (leaky_relu_backward, (np.float32(2.0), np.float32(-1.0), 0.2))):
+        fn(*args)
+        arg_types = tuple(numba.typeof(a) for a in args)
+        [sig] = [s for s in fn.nopython_signatures if s.args == arg_types]
+        assert sig.return_type == numba.float32, (fn.__name__, sig)
+        assert fn.__name__ in ("leaky_relu", "leaky_relu_grad", "leaky_relu_backward")

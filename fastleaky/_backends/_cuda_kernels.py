@@ -2,9 +2,10 @@
 
 They live in a module that imports ``numba.cuda`` as the global ``cuda``
 because the simulator runs a kernel by swapping that global for its fake
-module.  Each kernel computes ``(inputs..., out, alpha, n)`` on 1-D C arrays:
-``unary`` (forward and grad, by the device function bound to
-``unary_device``) and ``backward``.
+module.  Each kernel computes ``(inputs..., out, alpha, n)`` on 1-D C arrays
+by the device function bound to ``device`` in its copy
+(``kernel_function``): ``unary`` (forward and grad) and ``binary``
+(backward).
 
 Shape: a tile is ``4 * blockDim`` elements; thread ``t`` handles elements
 ``t``, ``t + b``, ``t + 2b``, ``t + 3b`` of it (each access coalesced), issues
@@ -13,54 +14,45 @@ the four loads before any store, and the grid strides over tiles.  ``i`` and
 an int64 operand), so arrays above 2**31 elements are indexed correctly.
 """
 
+import numpy as np
 from numba import cuda
 from numba.cuda.types import float16, float32
 
-# leaky_relu_grad_device is bound to unary_device by name in numba_cuda._build
-from ..cuda import leaky_relu_backward_device, leaky_relu_device, leaky_relu_grad_device  # noqa: F401
+from ..cuda import device_function
+from .numba_loops import compiled_copy
 
 
-# float16: numba-cuda lowers half arithmetic to calls into its C++ shims;
-# converting to float32 (exact) and rounding the float32 product back once
-# (cvt.rn) gives the same bits as NumPy's float16 multiply (which computes
-# in float32 too) in three plain instructions.  NaN is passed through as is.
+# ---------------------------------------------------------------- device functions
+
 @cuda.jit(device=True, inline=True)
-def leaky_relu_half(x, a):
-    xf = float32(x)
-    return x if not xf <= float32(0) else float16(xf * float32(a))
+def _to_float32(value):
+    return float32(value)
 
 
 @cuda.jit(device=True, inline=True)
-def leaky_relu_grad_half(x, a):
-    return float16(1) if float32(x) > float32(0) else a
+def _to_float16(value):
+    return float16(value)
 
 
-@cuda.jit(device=True, inline=True)
-def leaky_relu_backward_half(g, x, a):
-    gf = float32(g)
-    return g if (float32(x) > float32(0) or gf != gf) else float16(gf * float32(a))
+def _single(op):
+    """float32, computed in float32: the definitions' integer literals make
+    numba type the grad's select as float64; converting its result lets the
+    compiler fold that back, keeping float64 out of the kernel."""
+    return device_function(op, compute=_to_float32)
 
 
-# The generic grad's ``zero + 1`` is typed float64 by numba; one constant of
-# the array's type keeps float32 kernels free of float64 conversions.
-@cuda.jit(device=True, inline=True)
-def leaky_relu_grad_single(x, a):
-    return float32(1) if x > float32(0) else a
+def _half(op):
+    """float16: widened to float32 (exact), computed there and rounded once
+    (cvt.rn), which gives NumPy's float16 product (NumPy computes it in
+    float32 too): a few plain instructions, where numba-cuda lowers half
+    arithmetic to calls into its C++ shims."""
+    return device_function(op, compute=_to_float32, narrow=_to_float16)
 
 
-SINGLE = {"leaky_relu_grad_device": leaky_relu_grad_single}
-
-HALF = {
-    "leaky_relu_device": leaky_relu_half,
-    "leaky_relu_grad_device": leaky_relu_grad_half,
-    "leaky_relu_backward_device": leaky_relu_backward_half,
-}
+_VARIANTS = {np.float16: _half, np.float32: _single, np.float64: device_function}
 
 
-# What ``unary`` applies; numba_cuda._build binds leaky_relu_device (forward)
-# or leaky_relu_grad_device (grad) in the copy it compiles per op.
-unary_device = leaky_relu_device
-
+# ---------------------------------------------------------------- kernels
 
 def unary(x, out, a, n):
     b = cuda.blockDim.x
@@ -72,19 +64,19 @@ def unary(x, out, a, n):
             v1 = x[i + b]
             v2 = x[i + 2 * b]
             v3 = x[i + 3 * b]
-            out[i] = unary_device(v0, a)
-            out[i + b] = unary_device(v1, a)
-            out[i + 2 * b] = unary_device(v2, a)
-            out[i + 3 * b] = unary_device(v3, a)
+            out[i] = device(v0, a)  # noqa: F821 (bound per copy)
+            out[i + b] = device(v1, a)  # noqa: F821
+            out[i + 2 * b] = device(v2, a)  # noqa: F821
+            out[i + 3 * b] = device(v3, a)  # noqa: F821
         else:
             for k in range(4):
                 j = i + k * b
                 if j < n:
-                    out[j] = unary_device(x[j], a)
+                    out[j] = device(x[j], a)  # noqa: F821
         i += step
 
 
-def backward(g, x, out, a, n):
+def binary(g, x, out, a, n):
     b = cuda.blockDim.x
     i = cuda.blockIdx.x * (b * 4) + cuda.threadIdx.x
     step = cuda.gridDim.x * (b * 4)
@@ -98,13 +90,23 @@ def backward(g, x, out, a, n):
             v1 = x[i + b]
             v2 = x[i + 2 * b]
             v3 = x[i + 3 * b]
-            out[i] = leaky_relu_backward_device(g0, v0, a)
-            out[i + b] = leaky_relu_backward_device(g1, v1, a)
-            out[i + 2 * b] = leaky_relu_backward_device(g2, v2, a)
-            out[i + 3 * b] = leaky_relu_backward_device(g3, v3, a)
+            out[i] = device(g0, v0, a)  # noqa: F821
+            out[i + b] = device(g1, v1, a)  # noqa: F821
+            out[i + 2 * b] = device(g2, v2, a)  # noqa: F821
+            out[i + 3 * b] = device(g3, v3, a)  # noqa: F821
         else:
             for k in range(4):
                 j = i + k * b
                 if j < n:
-                    out[j] = leaky_relu_backward_device(g[j], x[j], a)
+                    out[j] = device(g[j], x[j], a)  # noqa: F821
         i += step
+
+
+def kernel_function(op, dtype):
+    """The Python function the kernel of ``op`` on ``dtype`` arrays is
+    compiled from: ``unary`` or ``binary`` with that dtype's device function
+    of ``op`` bound to ``device``, named after both."""
+    template = binary if op.arity == 2 else unary
+    name = f"leaky_relu_{op.name}_{np.dtype(dtype).name}"
+    return compiled_copy(template, name, {"device": _VARIANTS[dtype](op)},
+                         inlined=(op.scalar, device_function))

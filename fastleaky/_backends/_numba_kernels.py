@@ -1,33 +1,39 @@
 """Numba kernels of the numba-cpu / numba-parallel backends (imports Numba).
 
 Imported on the first call that needs them, never by ``import fastleaky``.
-One scalar definition per operation (``_forward``, ``_grad``, ``_backward``)
-is compiled two ways:
+Each operation's one scalar definition (``Op.scalar`` in ``fastleaky.ops``)
+is compiled with ``numba.njit(inline="always")`` (``SCALARS``) and used two
+ways:
 
+- in ``@njit`` loops, serial and ``prange`` (``LOOPS``), which is what the
+  backends call;
 - as ``@vectorize`` ufuncs for targets "cpu" and "parallel"
   (``ufuncs(target)``), real NumPy ufuncs for users who want broadcasting,
-  ``where=``, reductions and so on;
-- as ``@njit`` loops (``*_serial``, and ``prange`` loops ``*_parallel``),
-  which is what the backends call.  Measured on a 2-core EPYC, float32:
+  ``where=``, reductions and so on.
 
-  =====================================  ============  ==========  ===========
-  form                                    100 elems    65536       4M elements
-  =====================================  ============  ==========  ===========
-  cpu ufunc, scalar alpha, ``out=``       2.6 us        0.13x copy  0.3x copy
-  ``@njit`` loop                          0.4 us        0.9-1.1x    0.8-1.0x
-  =====================================  ============  ==========  ===========
+Why loops rather than the ufuncs: a ufunc call passes the scalar alpha with
+stride 0, and Numba's ufunc loop takes its vectorized path only when every
+argument has unit stride (``is_unit_strided`` in
+``numba/np/ufunc/wrappers.py``), in every thread of a "parallel" ufunc too,
+so the ufuncs run at a fraction of the speed of the loops, which LLVM
+vectorizes.  NumPy's ufunc call also costs more than Numba's dispatch, and
+it turns the FP "invalid" flag that the vectorized compare raises on NaN
+into a RuntimeWarning.  Building the ufuncs takes far longer than loading
+the loops from the disk cache, so they are built only on request.
 
-  A ufunc call passes the scalar alpha with stride 0, and Numba's ufunc loop
-  takes its vectorized path only when every argument has unit stride
-  (``is_unit_strided`` in ``numba/np/ufunc/wrappers.py``); the same holds in
-  every thread of a "parallel" ufunc (0.57x of copy at 2**24 elements with
-  TBB).  NumPy's ufunc call also costs ~1.5 us, and it turns the FP "invalid"
-  flag that the vectorized compare raises on NaN into a RuntimeWarning.
-  Building the six ufunc loops even from the disk cache took 0.66 s, against
-  ~0.05 s for the cached ``@njit`` loops, so the ufuncs are built only on
-  request.
+float16: Numba has no float16 type on the CPU, so the loops take float16
+arrays as their uint16 bits (``_loaded`` / ``_stored``): each element is
+widened to float32 (exact), the scalar definition runs in float32, and the
+result is narrowed once, rounding to nearest even.  The product of two
+halves is exact in float32, so that single rounding gives NumPy's float16
+product.  The conversions use the CPU's instructions where Numba's target
+has them (F16C on x86-64, any AArch64), else integer arithmetic; either way
+NaN is converted bit by bit: LLVM leaves a converted NaN's payload and quiet
+bit unspecified (and folds a widen-then-narrow away), while the reference
+keeps a NaN that passes through as it is.
 
-Everything is ``cache=True``: later processes load it from Numba's cache.
+The loops are ``cache=True``: later processes load them from Numba's disk
+cache.
 """
 
 from __future__ import annotations
@@ -37,64 +43,281 @@ from ._numba_tbb import preload
 preload()  # before Numba starts its thread pool
 
 import numba  # noqa: E402
+import numpy as np  # noqa: E402
+from llvmlite import ir  # noqa: E402
+from numba.core import types  # noqa: E402
+from numba.extending import intrinsic, overload  # noqa: E402
 
-SIG_UNARY = ["float32(float32, float32)", "float64(float64, float64)"]
-SIG_BINARY = ["float32(float32, float32, float32)", "float64(float64, float64, float64)"]
+from .. import ops  # noqa: E402
+from .numba_loops import compiled_copy  # noqa: E402
 
-
-def _forward(x, a):
-    return x if x > 0 else x * a
-
-
-def _grad(x, a):
-    return 1 if x > 0 else a
+SCALARS = {op.name: numba.njit(inline="always", cache=True)(op.scalar) for op in ops.OPS}
 
 
-def _backward(g, x, a):
-    return g if x > 0 else g * a
+# ---------------------------------------------------------------- LLVM operations
+#
+# What Numba has no spelling for: bit casts, a branch-free select, LLVM's
+# float16 conversions (``fpext``/``fptrunc`` on ``half``), and NaN converted
+# bit by bit (sign, quiet bit and payload) in 16- and 32-bit integer
+# operations that vectorize with the rest of a loop.
+
+_I16, _I32, _F16, _F32 = ir.IntType(16), ir.IntType(32), ir.HalfType(), ir.FloatType()
 
 
-_forward_scalar = numba.njit(cache=True, inline="always")(_forward)
-_grad_scalar = numba.njit(cache=True, inline="always")(_grad)
-_backward_scalar = numba.njit(cache=True, inline="always")(_backward)
+@intrinsic
+def _float32_bits(typingctx, value):
+    if value != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], _I32)
+
+    return types.uint32(types.float32), codegen
 
 
-@numba.njit(cache=True)
-def forward_serial(x, a, out):
-    for i in range(x.size):
-        out[i] = _forward_scalar(x[i], a)
+@intrinsic
+def _float32_from_bits(typingctx, bits):
+    if bits != types.uint32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], _F32)
+
+    return types.float32(types.uint32), codegen
 
 
-@numba.njit(cache=True)
-def grad_serial(x, a, out):
-    for i in range(x.size):
-        out[i] = _grad_scalar(x[i], a)
+@intrinsic
+def _select(typingctx, condition, if_true, if_false):
+    """``if_true if condition else if_false`` as one LLVM ``select``: both
+    are computed, so a loop around it stays free of branches (vectorizable)."""
+    if not isinstance(condition, types.Boolean) or if_true != if_false:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.select(args[0], args[1], args[2])
+
+    return if_true(condition, if_true, if_false), codegen
 
 
-@numba.njit(cache=True)
-def backward_serial(g, x, a, out):
-    for i in range(x.size):
-        out[i] = _backward_scalar(g[i], x[i], a)
+@intrinsic
+def _widen_instruction(typingctx, bits):
+    """float16 bits -> float32 by LLVM's ``fpext`` (NaN: unspecified bits)."""
+    if bits != types.uint16:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fpext(builder.bitcast(args[0], _F16), _F32)
+
+    return types.float32(types.uint16), codegen
 
 
-@numba.njit(parallel=True, cache=True)
-def forward_parallel(x, a, out):
-    for i in numba.prange(x.size):
-        out[i] = _forward_scalar(x[i], a)
+@intrinsic
+def _narrow_instruction(typingctx, value):
+    """float32 -> float16 bits by LLVM's ``fptrunc``, rounding to nearest
+    even (NaN: unspecified bits)."""
+    if value != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(builder.fptrunc(args[0], _F16), _I16)
+
+    return types.uint16(types.float32), codegen
 
 
-@numba.njit(parallel=True, cache=True)
-def grad_parallel(x, a, out):
-    for i in numba.prange(x.size):
-        out[i] = _grad_scalar(x[i], a)
+@intrinsic
+def _nan_to_float32(typingctx, h):
+    """float16 NaN bits ``h`` as a float32 NaN: sign, quiet bit and payload kept."""
+    if h != types.uint16:
+        return None
+
+    def codegen(context, builder, signature, args):
+        wide = builder.zext(args[0], _I32)
+        sign = builder.shl(builder.and_(wide, _I32(0x8000)), _I32(16))
+        payload = builder.shl(builder.and_(wide, _I32(0x3FF)), _I32(13))
+        bits = builder.or_(builder.or_(sign, payload), _I32(0x7F800000))
+        return builder.bitcast(bits, _F32)
+
+    return types.float32(types.uint16), codegen
 
 
-@numba.njit(parallel=True, cache=True)
-def backward_parallel(g, x, a, out):
-    for i in numba.prange(x.size):
-        out[i] = _backward_scalar(g[i], x[i], a)
+@intrinsic
+def _nan_to_half(typingctx, f):
+    """float32 NaN ``f`` as float16 bits, as NumPy converts it: sign and the
+    payload's top ten bits (quiet bit first) kept, and a NaN still where
+    those are all zero."""
+    if f != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        bits = builder.bitcast(args[0], _I32)
+        payload = builder.and_(builder.lshr(bits, _I32(13)), _I32(0x3FF))
+        is_zero = builder.icmp_unsigned("==", payload, _I32(0))
+        payload = builder.select(is_zero, _I32(1), payload)
+        sign = builder.and_(builder.lshr(bits, _I32(16)), _I32(0x8000))
+        return builder.trunc(builder.or_(builder.or_(sign, payload), _I32(0x7C00)), _I16)
+
+    return types.uint16(types.float32), codegen
 
 
+# ---------------------------------------------------------------- float16 <-> float32
+
+@numba.njit(inline="always")
+def widen_by_instruction(h):
+    """float16 bits ``h`` as a float32."""
+    return _select((h & 0x7FFF) > 0x7C00, _nan_to_float32(h), _widen_instruction(h))
+
+
+@numba.njit(inline="always")
+def narrow_by_instruction(f):
+    """float32 ``f`` as float16 bits, rounded to nearest even."""
+    return _select(f != f, _nan_to_half(f), _narrow_instruction(f))
+
+
+_TWO_TO_MINUS_24 = np.float32(2.0**-24)  # the float16 subnormal step
+_ONE_HALF = np.float32(0.5)
+
+
+@numba.njit(inline="always")
+def widen_by_arithmetic(h):
+    """float16 bits ``h`` as a float32, without a conversion instruction."""
+    magnitude = h & 0x7FFF
+    if magnitude > 0x7C00:
+        return _nan_to_float32(h)
+    if magnitude == 0x7C00:
+        bits = 0x7F800000
+    elif magnitude >= 0x0400:  # normal: rebias the exponent (15 -> 127)
+        bits = (magnitude << 13) + 0x38000000
+    else:  # subnormal or zero: magnitude * 2**-24, exact in float32
+        bits = numba.int64(_float32_bits(numba.float32(magnitude) * _TWO_TO_MINUS_24))
+    return _float32_from_bits(numba.uint32(((h & 0x8000) << 16) | bits))
+
+
+@numba.njit(inline="always")
+def narrow_by_arithmetic(f):
+    """float32 ``f`` as float16 bits, rounded to nearest even, without a
+    conversion instruction (F. Giesen's ``float_to_half_fast3_rtne``)."""
+    u = numba.int64(_float32_bits(f))
+    magnitude = u & 0x7FFFFFFF
+    if magnitude > 0x7F800000:
+        return _nan_to_half(f)
+    if magnitude >= 0x47800000:  # 2**16 and above, infinity included
+        h = 0x7C00
+    elif magnitude < 0x38800000:
+        # Below 2**-14 the result is subnormal (or zero): adding 0.5 leaves
+        # steps of 2**-24 in the mantissa, rounded to nearest even by the FPU.
+        rounded = _float32_from_bits(numba.uint32(magnitude)) + _ONE_HALF
+        h = numba.int64(_float32_bits(rounded)) - 0x3F000000
+    else:
+        # Rebias the exponent (127 -> 15) and round the 13 dropped bits to
+        # nearest even; a carry out of the mantissa gives the next binade,
+        # and from 65520 up, infinity.
+        odd = (magnitude >> 13) & 1
+        h = (magnitude - 0x38000000 + 0xFFF + odd) >> 13
+    return numba.uint16(((u >> 16) & 0x8000) | h)
+
+
+def _target_converts_half() -> bool:
+    """Whether Numba's target machine has float16 conversion instructions.
+
+    Without them LLVM calls runtime functions that Numba does not provide
+    (the process crashes), e.g. with ``NUMBA_CPU_NAME=generic``.
+    """
+    import llvmlite.binding as ll
+    from numba.core import config
+    from numba.core.codegen import get_host_cpu_features
+
+    triple = ll.get_process_triple()
+    if triple.startswith(("aarch64", "arm64")):
+        return True
+    if triple.startswith(("x86_64", "amd64")):
+        features = config.CPU_FEATURES
+        if features is None:
+            features = get_host_cpu_features()
+        return "+f16c" in features.split(",")
+    return False
+
+
+HALF_BY_INSTRUCTION = _target_converts_half()
+_widen_half = widen_by_instruction if HALF_BY_INSTRUCTION else widen_by_arithmetic
+_narrow_half = narrow_by_instruction if HALF_BY_INSTRUCTION else narrow_by_arithmetic
+
+
+# ---------------------------------------------------------------- elements
+
+def _loaded(value):
+    """An array element as the loops compute with it (uint16: float16 bits)."""
+    raise NotImplementedError("compiled only")
+
+
+@overload(_loaded)
+def _loaded_impl(value):
+    if value == types.uint16:
+        return lambda value: _widen_half(value)
+    return lambda value: value
+
+
+def _stored(value, out):
+    """``value`` as an element of ``out`` (uint16: float16 bits)."""
+    raise NotImplementedError("compiled only")
+
+
+@overload(_stored)
+def _stored_impl(value, out):
+    if out.dtype == types.uint16:
+        return lambda value, out: _narrow_half(numba.float32(value))
+    return lambda value, out: value
+
+
+# ---------------------------------------------------------------- loops
+#
+# One loop per arity, serial and prange; a copy per operation gets that
+# operation's scalar definition bound to ``scalar``.
+
+def _unary_serial(x, a, out):
+    for i in range(out.size):
+        out[i] = _stored(scalar(_loaded(x[i]), a), out)  # noqa: F821 (bound per copy)
+
+
+def _unary_prange(x, a, out):
+    for i in numba.prange(out.size):
+        out[i] = _stored(scalar(_loaded(x[i]), a), out)  # noqa: F821
+
+
+def _binary_serial(g, x, a, out):
+    for i in range(out.size):
+        out[i] = _stored(scalar(_loaded(g[i]), _loaded(x[i]), a), out)  # noqa: F821
+
+
+def _binary_prange(g, x, a, out):
+    for i in numba.prange(out.size):
+        out[i] = _stored(scalar(_loaded(g[i]), _loaded(x[i]), a), out)  # noqa: F821
+
+
+_TEMPLATES = {
+    (1, False): _unary_serial, (1, True): _unary_prange,
+    (2, False): _binary_serial, (2, True): _binary_prange,
+}
+
+
+def _loop(op: ops.Op, parallel: bool):
+    """``op``'s loop: ``(inputs..., a, out)`` on 1-D arrays of one type
+    (float32, float64, or uint16 holding float16), ``a`` float32 for
+    float16, else of the arrays' type."""
+    name = f"{op.name}_{'prange' if parallel else 'serial'}"
+    template = _TEMPLATES[op.arity, parallel]
+    copy = compiled_copy(template, name, {"scalar": SCALARS[op.name]}, inlined=(op.scalar,))
+    return numba.njit(parallel=parallel, cache=True)(copy)
+
+
+LOOPS = {(op.name, parallel): _loop(op, parallel) for op in ops.OPS for parallel in (False, True)}
+
+
+# ---------------------------------------------------------------- ufuncs
+
+_SIGNATURES = {
+    1: ["float32(float32, float32)", "float64(float64, float64)"],
+    2: ["float32(float32, float32, float32)", "float64(float64, float64, float64)"],
+}
 _ufuncs: dict = {}
 
 
@@ -106,9 +329,7 @@ def ufuncs(target: str) -> dict:
     """
     if target not in _ufuncs:
         _ufuncs[target] = {
-            name: numba.vectorize(sigs, target=target)(func)
-            for name, func, sigs in (("forward", _forward, SIG_UNARY),
-                                     ("grad", _grad, SIG_UNARY),
-                                     ("backward", _backward, SIG_BINARY))
+            op.name: numba.vectorize(_SIGNATURES[op.arity], target=target)(op.scalar)
+            for op in ops.OPS
         }
     return _ufuncs[target]

@@ -4,9 +4,9 @@ Numba picks its threading layer when its first parallel function runs,
 trying TBB first, then OpenMP, then its own workqueue.  PyPI's ``tbb``
 wheel (``tbb<2023``; Numba loads ``libtbb.so.12``) puts the library in the
 environment's ``lib/``, which is not on the loader path, so Numba silently
-falls back to OpenMP.  Measured on a 2-core EPYC (float32, parallel ufunc):
-OpenMP 3.6 GB/s on 2**24 elements and 144 us per call at 65536, TBB 36.6 GB/s
-and 7.5 us.  TBB is also the layer that is both thread- and fork-safe.
+falls back to OpenMP, which was an order of magnitude slower here both in
+bandwidth on large arrays and in the cost of a call on small ones.  TBB is
+also the layer that is both thread- and fork-safe.
 
 Loading the library by path with RTLD_GLOBAL first lets the dynamic loader
 resolve Numba's ``libtbb.so.12`` dependency to it.  This only makes TBB

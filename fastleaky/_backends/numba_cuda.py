@@ -1,20 +1,22 @@
 """The ``cuda`` backend: numba-cuda kernels, grid-stride, several elements a thread.
 
-Nothing here runs at ``import fastleaky``: numba.cuda is imported by
-``available()`` and the kernels are compiled on first use (``cache=True``).
+Nothing here runs at ``import fastleaky``: numba.cuda is imported on first
+use, and the kernels are compiled then (``cache=True``).  The kernels are
+the operations' scalar definitions (``fastleaky.ops``) in grid-stride loops
+(``_cuda_kernels``).
 
 Kernel shape: each thread handles ``ITEMS`` elements of a tile of
 ``ITEMS * blockDim`` (coalesced: element ``k`` of thread ``t`` is at
 ``tile + t + k * blockDim``), issuing all loads before any store, and the
-grid strides over the tiles.  On an H100 this shape reached 0.99-1.00x of
-device-copy bandwidth at 16M-268M float32 elements, where one element per
-thread reached 0.78x.  Indices are int64, so arrays above 2**31 elements work.
+grid strides over the tiles: several independent loads in flight per thread
+reach the device's copy bandwidth, where one element per thread falls well
+short of it.  Indices are int64, so arrays above 2**31 elements work.
 
 Launch paths (``launch``): on a GPU, numba's compiled kernel is launched
 through ``cuda.core.launch`` with raw pointers and a cached launch
 configuration (numba's own dispatcher types every argument and exports each
-array twice through DLPack on every call: ~37 us a launch with device arrays
-on an H100).  The compiled kernel handle comes from private numba-cuda
+array twice through DLPack on every call, which costs more than a small
+kernel runs).  The compiled kernel handle comes from private numba-cuda
 attributes, so it is feature-detected; without them the plain
 ``kernel[grid, block, stream](...)`` dispatcher is used.  Under the simulator
 (``NUMBA_ENABLE_CUDASIM=1``) kernels always run through the plain dispatcher
@@ -29,19 +31,21 @@ import importlib.util
 import os
 import sys
 import threading
-import types
 import warnings
 
 import numpy as np
 
-from .. import config
+from .. import config, ops
 
 ITEMS = 4  # elements per thread per tile (written out in _cuda_kernels)
 
-_OPS = ("forward", "grad", "backward")
 _DTYPES = (np.float16, np.float32, np.float64)
 _lock = threading.Lock()
-_state: dict = {}  # "cuda", "sim", "kernels", "fast", "configs", "streams", ...
+# What is looked up once: "sim" (simulating()), "max_blocks", and the caches
+# "kernels", "fast" (launchers) and "numba_streams".
+_state: dict = {}
+
+parallel = False  # no host threads: ``run`` ignores ``nthreads``
 
 
 # ---------------------------------------------------------------- availability
@@ -132,35 +136,18 @@ def simulating() -> bool:
 
 # ---------------------------------------------------------------- kernels
 
-_UNARY_DEVICE = {"forward": "leaky_relu_device", "grad": "leaky_relu_grad_device"}
-
-
-def _build(op, dtype):
+def _build(op_name, dtype):
     """Compile one kernel: ``(inputs..., out, alpha, n)`` on 1-D C arrays."""
     from numba import cuda
     from numba.cuda.types import float16, float32, float64, int64
 
-    from . import _cuda_kernels as _kernels
+    from . import _cuda_kernels
 
-    scalar = {np.float16: float16, np.float32: float32, np.float64: float64}[dtype]
-    arr = scalar[::1]
-    n_inputs = 2 if op == "backward" else 1
-    signature = (*([arr] * n_inputs), arr, scalar, int64)
-
-    source = _kernels.backward if op == "backward" else _kernels.unary
-    # A copy per op and dtype, named after them (numba names its disk-cache
-    # files after the function), with that dtype's device functions bound.
-    namespace = dict(source.__globals__)
-    if dtype is np.float16:
-        namespace.update(_kernels.HALF)
-    elif dtype is np.float32:
-        namespace.update(_kernels.SINGLE)
-    if op != "backward":
-        namespace["unary_device"] = namespace[_UNARY_DEVICE[op]]
-    kernel = types.FunctionType(source.__code__, namespace,
-                                f"leaky_relu_{op}_{np.dtype(dtype).name}")
-    kernel.__qualname__ = kernel.__name__
-    kernel.__module__ = source.__module__
+    op = ops.BY_NAME[op_name]
+    element = {np.float16: float16, np.float32: float32, np.float64: float64}[dtype]
+    arr = element[::1]
+    signature = (*([arr] * op.arity), arr, element, int64)
+    kernel = _cuda_kernels.kernel_function(op, dtype)
     return cuda.jit([signature], cache=True)(kernel), signature
 
 
@@ -237,7 +224,7 @@ def _fast_launcher(op, dtype, device):
                 stream = streams[stream_handle] = Stream.from_handle(stream_handle)
             # The launch goes to the calling thread's current context: make
             # it this device's primary context when it is not (another
-            # thread, another GPU current); ~0.2 us to check.
+            # thread, another GPU current); checking is cheap.
             if int(cu.cuCtxGetCurrent()[1]) == context:
                 core_launch(stream, cfg, handle, *args)
             else:
@@ -343,13 +330,10 @@ def _on_device(op, dtype, inputs, a, out):
     stream.synchronize()
 
 
-def forward(x, a, out):
-    _on_device("forward", out.dtype.type, (x,), a, out)
+def run(op, inputs, a, out, nthreads) -> None:
+    """``op`` on host arrays (``backend="cuda"``): 1-D contiguous native
+    arrays of out's dtype, ``a`` a scalar of it; ``nthreads`` is unused."""
+    _on_device(op.name, out.dtype.type, inputs, a, out)
 
 
-def grad(x, a, out):
-    _on_device("grad", out.dtype.type, (x,), a, out)
-
-
-def backward(g, x, a, out):
-    _on_device("backward", out.dtype.type, (g, x), a, out)
+# Per-operation entry points over ``run``, as ``fastleaky.api`` calls them.

@@ -1,24 +1,26 @@
-"""The ``numba-cpu`` and ``numba-parallel`` backends: Numba kernels.
+"""The ``numba-cpu`` and ``numba-parallel`` backends: Numba ``@njit`` loops.
 
-The scalar kernels are Numba ``@vectorize`` ufuncs for targets "cpu" and
-"parallel" (``CPU.ufuncs()``, ``PARALLEL.ufuncs()``); calls through the API
-run the same scalar code in ``@njit`` loops, serial or ``prange``.
+Each operation's scalar definition (``fastleaky.ops``) is compiled into a
+serial loop and a ``prange`` loop (``_numba_kernels``); float16 is computed
+natively there too.  ``numba-cpu`` runs the serial loops, ``numba-parallel``
+the ``prange`` ones above the size where threads pay off.
 
 This module is imported by ``fastleaky.backends()`` and must stay cheap: it
 imports Numba (through ``_numba_kernels``) only on the first computation.
-See ``_numba_kernels`` for why the ufuncs are driven from ``@njit`` code.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import importlib.util
 import os
 import threading
+import types
 
 import numpy as np
 
-from .. import config, threads
+from .. import boundary, ops, threads
 from . import _forksafe
 
 _kernels = None
@@ -36,6 +38,54 @@ def kernels():
                 _kernels = _numba_kernels
     return _kernels
 
+
+# ---------------------------------------------------------------- compiled copies
+#
+# Used by the CPU loops, ``fastleaky.jit`` and the cuda kernels alike; here
+# because this module imports nothing heavy.
+
+def definitions_digest(*functions) -> str:
+    """A short digest of the code of ``functions`` (constants and names
+    included), the same in every process."""
+    h = hashlib.sha256()
+    for func in functions:
+        _hash_code(h, func.__code__)
+    return h.hexdigest()[:12]
+
+
+def _hash_code(h, code) -> None:
+    h.update(code.co_code)
+    h.update(repr(code.co_names).encode())
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            _hash_code(h, const)
+        elif isinstance(const, frozenset):  # its order varies with string hashing
+            h.update(repr(sorted(map(repr, const))).encode())
+        else:
+            h.update(repr(const).encode())
+
+
+def compiled_copy(template, name: str, bindings: dict, inlined=()):
+    """A copy of function ``template`` named ``name``, with ``bindings`` added
+    to its globals, for Numba to compile with ``cache=True``.
+
+    Numba names its disk-cache files after a function's qualified name, so
+    each copy needs its own.  The qualified name also carries a digest of
+    the ``inlined`` functions: their code is compiled into the copy, but the
+    cache only notices changes to the template's own file, so a changed
+    definition must change the name.
+    """
+    namespace = dict(template.__globals__)
+    namespace.update(bindings)
+    copy = types.FunctionType(template.__code__, namespace, name,
+                              template.__defaults__, template.__closure__)
+    copy.__qualname__ = f"{name}_{definitions_digest(*inlined)}" if inlined else name
+    copy.__module__ = template.__module__
+    copy.__doc__ = template.__doc__
+    return copy
+
+
+# ---------------------------------------------------------------- parallel safety
 
 # None until the first parallel call has started Numba's threads; then True
 # when the layer is "workqueue" (not thread-safe), else False.  Until known,
@@ -86,75 +136,160 @@ def threading_layer() -> str | None:
         return None
 
 
-class NumbaUfuncBackend:
-    def __init__(self, target: str):
-        self.target = target
-        self.parallel = target == "parallel"
+def _run_parallel(loop, serial, args, nthreads) -> None:
+    """``loop(*args)`` on Numba's threads, or ``serial(*args)`` where that
+    cannot be done safely."""
+    if _parallel_unsafe_after_fork():
+        serial(*args)
+        return
+    # Numba's workqueue layer aborts the process when two threads enter
+    # parallel code at once: there, a call that finds another in flight
+    # runs serially instead.  TBB and OpenMP need no guard.
+    guarded = _layer_guard[0]
+    if guarded is None:
+        with _parallel_gate:
+            try:
+                _run_capped(loop, args, nthreads)
+            finally:
+                _learn_layer()
+        return
+    if not guarded:
+        _run_capped(loop, args, nthreads)
+        return
+    if not _parallel_gate.acquire(blocking=False):
+        serial(*args)
+        return
+    try:
+        _run_capped(loop, args, nthreads)
+    finally:
+        _parallel_gate.release()
+
+
+def _run_capped(loop, args, nthreads) -> None:
+    """``loop(*args)`` on at most ``nthreads`` threads (0: Numba's own count)."""
+    if nthreads == threads.RUNTIME_DEFAULT:
+        loop(*args)
+        return
+    # Only a cap reads Numba's thread count: that read is slow right after
+    # a large call (the interpreter's caches are cold).
+    numba = kernels().numba
+    current = numba.get_num_threads()
+    if nthreads >= current:
+        loop(*args)
+        return
+    numba.set_num_threads(nthreads)  # thread-local in Numba
+    try:
+        loop(*args)
+    finally:
+        numba.set_num_threads(current)
+
+
+# ---------------------------------------------------------------- the backends
+
+_F16 = np.dtype(np.float16)
+_BACKWARD = ops.BACKWARD.code
+
+
+def _flat(a: np.ndarray) -> np.ndarray:
+    return a if a.ndim == 1 else a.reshape(-1)
+
+
+class NumbaLoops:
+    """A Numba backend: the serial loops, or (``parallel``) the ``prange`` ones."""
+
+    def __init__(self, parallel: bool):
+        self.parallel = parallel
+        self._serial = None  # the serial loops, by op code, once compiled
+        self._prange = None  # the prange loops, likewise
 
     def available(self) -> tuple[bool, str]:
         if importlib.util.find_spec("numba") is None:
             return False, "numba is not installed (pip install 'fastleaky[numba]')"
         version = importlib.metadata.version("numba")
-        return True, f'numba {version}, @vectorize(target="{self.target}")'
+        loops = "@njit(parallel=True) prange loops" if self.parallel else "serial @njit loops"
+        return True, f"numba {version}, {loops}"
 
     def native_dtypes(self) -> frozenset:
-        return frozenset({np.float32, np.float64})
+        return frozenset({np.float16, np.float32, np.float64})
 
-    def ufuncs(self) -> dict:
-        """``{"forward", "grad", "backward"}`` -> this target's NumPy ufunc."""
-        return kernels().ufuncs(self.target)
-
-    def _run(self, op, out, *args):
+    def _load_loops(self):
         k = kernels()
-        if not self.parallel or out.size < config.parallel_min_for(out.dtype):
-            return getattr(k, f"{op}_serial")(*args, out)
-        if _parallel_unsafe_after_fork():
-            return getattr(k, f"{op}_serial")(*args, out)
-        # Numba's workqueue layer aborts the process when two threads enter
-        # parallel code at once: there, a call that finds another in flight
-        # runs serially instead.  TBB and OpenMP need no guard.
-        guarded = _layer_guard[0]
-        if guarded is None:
-            with _parallel_gate:
-                try:
-                    return self._run_parallel(k, op, out, *args)
-                finally:
-                    _learn_layer()
-        if not guarded:
-            return self._run_parallel(k, op, out, *args)
-        if not _parallel_gate.acquire(blocking=False):
-            return getattr(k, f"{op}_serial")(*args, out)
-        try:
-            return self._run_parallel(k, op, out, *args)
-        finally:
-            _parallel_gate.release()
+        self._prange = tuple(k.LOOPS[op.name, True] for op in ops.BY_CODE)
+        self._serial = tuple(k.LOOPS[op.name, False] for op in ops.BY_CODE)
+        return self._serial
 
-    @staticmethod
-    def _run_parallel(k, op, out, *args):
-        kernel = getattr(k, f"{op}_parallel")
-        # Only a cap needs Numba's thread count: reading it costs ~2 us after
-        # a 1e6-element call (cache-cold interpreter), 4% of that call.
-        cap = threads.limit()
-        if cap is None:
-            return kernel(*args, out)
-        current = k.numba.get_num_threads()
-        if cap >= current:
-            return kernel(*args, out)
-        k.numba.set_num_threads(cap)  # thread-local in Numba
-        try:
-            return kernel(*args, out)
-        finally:
-            k.numba.set_num_threads(current)
+    def run(self, op, inputs, a, out, nthreads) -> None:
+        """Compute ``op`` into ``out``.
 
-    def forward(self, x, a, out):
-        self._run("forward", out, x, a)
+        Parameters
+        ----------
+        op : fastleaky.ops.Op
+        inputs : tuple of numpy.ndarray
+            ``op.arity`` arrays: exactly ndarray, 1-D, C-contiguous, native
+            byte order, of out's dtype; each is out itself or disjoint from it.
+        a : numpy scalar
+            alpha, of out's dtype.
+        out : numpy.ndarray
+            Like the inputs.
+        nthreads : int
+            1 serial, 0 Numba's own thread count, k >= 2 at most k threads
+            (``threads.for_call``); the serial backend runs serially.
+        """
+        if out.dtype == _F16:
+            # Numba has no float16 on the CPU: the loops take the bits.
+            inputs = tuple(v.view(np.uint16) for v in inputs)
+            out, a = out.view(np.uint16), np.float32(a)
+        self._call(op.code, (*inputs, a, out), nthreads)
 
-    def grad(self, x, a, out):
-        self._run("grad", out, x, a)
+    def _call(self, code, args, nthreads) -> None:
+        serial = self._serial or self._load_loops()
+        if self.parallel and nthreads != threads.SERIAL:
+            _run_parallel(self._prange[code], serial[code], args, nthreads)
+        else:
+            serial[code](*args)
 
-    def backward(self, g, x, a, out):
-        self._run("backward", out, g, x, a)
+    def plain_call(self, code, g, x, alpha, out):
+        """The plain case (``boundary.plain_out``) in one step.
+
+        Parameters
+        ----------
+        code : int
+            ``Op.code`` of the operation.
+        g, x : numpy.ndarray
+            The inputs; ``g`` is read by the backward only (pass ``x`` otherwise).
+        alpha : float
+        out : numpy.ndarray or None
+
+        Returns
+        -------
+        numpy.ndarray or NotImplemented
+            The result (``out``, or a new array of x's shape), with the bits
+            ``run`` gives; NotImplemented for any call that is not the plain
+            case.
+        """
+        result = boundary.plain_out(g, x, alpha, out)
+        if result is None:
+            return NotImplemented
+        # alpha in x's type: a Python float is a float64 to Numba
+        a = alpha if x.itemsize == 8 else np.float32(alpha)
+        if code == _BACKWARD:
+            args = (_flat(g), _flat(x), a, _flat(result))
+        else:
+            args = (_flat(x), a, _flat(result))
+        # ``_call``, written out: this path is all per-call overhead
+        serial = self._serial or self._load_loops()
+        if self.parallel:
+            nthreads = threads.for_call(x.dtype, x.size)
+            if nthreads != threads.SERIAL:
+                _run_parallel(self._prange[code], serial[code], args, nthreads)
+                return result
+        serial[code](*args)
+        return result
+
+    def plain_entry(self):
+        """The registry's fast entry: ``plain_call``."""
+        return self.plain_call
 
 
-CPU = NumbaUfuncBackend("cpu")
-PARALLEL = NumbaUfuncBackend("parallel")
+CPU = NumbaLoops(parallel=False)
+PARALLEL = NumbaLoops(parallel=True)
