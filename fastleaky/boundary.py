@@ -163,27 +163,26 @@ def plain_out(g, x, alpha, out):
     """
     if type(x) is not np.ndarray or type(g) is not np.ndarray:
         return None
+    # (each ``.flags`` access builds an object: read it once, and use the
+    # combined ``carray`` = C-contiguous, aligned and writeable, for out)
     limit = _FAST_ALPHA_MAX.get(x.dtype)
-    if (
-        limit is None
-        or type(alpha) is not float
-        or not -limit <= alpha <= limit  # also False for NaN
-        or not x.flags.c_contiguous
-        or not x.flags.aligned
-    ):
+    if limit is None or type(alpha) is not float or not -limit <= alpha <= limit:  # NaN: False
         return None
-    if g is not x and (g.dtype != x.dtype or g.shape != x.shape or not g.flags.c_contiguous
-                       or not g.flags.aligned):
+    flags = x.flags
+    if not (flags.c_contiguous and flags.aligned):
         return None
+    if g is not x:
+        flags = g.flags
+        if (g.dtype != x.dtype or g.shape != x.shape
+                or not (flags.c_contiguous and flags.aligned)):
+            return None
     if out is None:
-        return np.empty_like(x)
+        return np.empty(x.shape, x.dtype)
     if (
         type(out) is np.ndarray
         and out.dtype == x.dtype
         and out.shape == x.shape
-        and out.flags.c_contiguous
-        and out.flags.aligned
-        and out.flags.writeable
+        and out.flags.carray
         and (out is x or not np.may_share_memory(out, x))
         and (out is g or not np.may_share_memory(out, g))
     ):

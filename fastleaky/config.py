@@ -80,6 +80,12 @@ def parallel_min_for(dtype) -> int:
         return n
 
 
+def parallel_min_cache() -> dict:
+    """The dict behind ``parallel_min_for`` (dtype -> size), for readers on
+    the per-call path; ``reload`` empties it in place."""
+    return _by_dtype
+
+
 def thresholds_in_force() -> dict:
     """The thresholds the dispatcher uses now, and where they come from."""
     tuned = _load_tuned()

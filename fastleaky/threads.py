@@ -64,10 +64,17 @@ def for_call(dtype, size: int) -> int:
     """Threads for one call of a parallel backend on ``size`` elements of
     ``dtype``: ``SERIAL`` (1), ``RUNTIME_DEFAULT`` (0: the runtime's own
     count), or a cap ``k >= 2`` from ``thread_limit`` / the environment."""
-    if size < config.parallel_min_for(dtype):
+    try:  # config's own cache, read directly: this runs on every plain call
+        minimum = _thresholds[dtype]
+    except KeyError:
+        minimum = config.parallel_min_for(dtype)
+    if size < minimum:
         return SERIAL
     cap = limit()
     return RUNTIME_DEFAULT if cap is None else cap
+
+
+_thresholds = config.parallel_min_cache()
 
 
 @contextlib.contextmanager
