@@ -208,9 +208,9 @@ def resolve(name: str, dtype: np.dtype, size: int):
     if name == "auto":
         return load(auto_host(_NATIVE.get(dtype), size))
     impl = require(name)
-    if device(name) != "cpu" or _NATIVE.get(dtype) in impl.native_dtypes():
+    if _NATIVE.get(dtype) in impl.native_dtypes():
         return impl
-    return load("numpy")
+    return load("numpy")  # longdouble ...: the reference, on every named backend
 
 
 _NATIVE = {np.dtype(t): t for t in _COMPILED_FLOATS}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import re
 
 import numpy as np
 
@@ -27,17 +28,29 @@ _limit: contextvars.ContextVar[int | None] = contextvars.ContextVar(
 )
 
 
+_WHOLE_NUMBER = re.compile(r"[ \t]*([0-9]+)[ \t]*\Z")  # ASCII digits only
+
+
+def parse_env_threads(value: str) -> int | None:
+    """``FASTLEAKY_NUM_THREADS``'s one rule: ASCII digits, spaces or tabs
+    around them allowed; blank means no cap; anything else (``2.0``,
+    ``1_000``, other scripts' digits, signs) and 0 are a ValueError.
+    (The Cython fast entry reads the variable by the same rule.)"""
+    if value.strip(" \t") == "":
+        return None
+    match = _WHOLE_NUMBER.match(value)
+    if match is None:
+        raise ValueError(f"{config.ENV_THREADS}={value!r} is not a whole number "
+                         "(ASCII digits)")
+    n = int(match.group(1))
+    if n < 1:
+        raise ValueError(f"{config.ENV_THREADS} must be >= 1, got {value!r}")
+    return n
+
+
 def _env_limit() -> int | None:
     value = os.environ.get(config.ENV_THREADS)
-    if not value:
-        return None
-    try:
-        n = int(value)
-    except ValueError:
-        raise ValueError(f"{config.ENV_THREADS}={value!r} is not a whole number") from None
-    if n < 1:
-        raise ValueError(f"{config.ENV_THREADS} must be >= 1, got {n}")
-    return n
+    return None if value is None else parse_env_threads(value)
 
 
 def limit() -> int | None:

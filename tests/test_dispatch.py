@@ -145,7 +145,7 @@ def test_compiled_fast_path_follows_thread_limits(monkeypatch):
     assert loop.plain_call_threads() == 1
     with fastleaky.thread_limit(runtime):  # the context wins over the environment
         assert loop.plain_call_threads() == runtime
-    for bad in ("0", "x", "2 "):  # the general path parses these and says why
+    for bad in ("0", "x", "2.0", "1_000"):  # the general path parses these and says why
         monkeypatch.setenv("FASTLEAKY_NUM_THREADS", bad)
         assert loop.plain_call_threads() == -1
 

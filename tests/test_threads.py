@@ -41,3 +41,26 @@ def test_sixteen_threads_under_numba_layer(layer):
         pytest.skip(f"Numba's {layer} layer cannot load here")
     assert proc.returncode == 0, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
     assert f"layer={layer} failures=0" in proc.stdout
+
+
+@pytest.mark.parametrize("value", ["1", "2", " 3 ", "\t4\t", "007", "", "  ", "0", "-1", "+2",
+                                   "2.0", "1_000", "\u0662", "2 2", "x", "99999999999999999999"])
+def test_env_thread_rule_is_one_rule(value):
+    """The Python reader and the C fast entry's reader agree on every value."""
+    from fastleaky import registry, threads
+
+    try:
+        expected = threads.parse_env_threads(value)
+    except ValueError:
+        expected = -1
+    if expected is None:
+        expected = 0
+    if not registry.availability("cython")[0]:
+        pytest.skip("Cython loops not built")
+    from fastleaky._backends import _cython_loop
+
+    got = _cython_loop.parse_env_threads(value.encode())
+    if expected > 10**9:  # C saturates; both mean "more than the runtime's count"
+        assert got >= 10**9
+    else:
+        assert got == expected

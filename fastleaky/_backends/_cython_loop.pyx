@@ -184,7 +184,7 @@ from cpython.contextvars cimport get_value
 from cpython.float cimport PyFloat_CheckExact, PyFloat_AS_DOUBLE
 from libc.float cimport FLT_MAX
 from libc.math cimport isfinite
-from libc.stdlib cimport getenv, strtol
+from libc.stdlib cimport getenv
 
 cdef Py_ssize_t _parallel_min_f32 = 0
 cdef Py_ssize_t _parallel_min_f64 = 0
@@ -216,13 +216,39 @@ cdef inline bint _disjoint(cnp.ndarray a, cnp.ndarray b):
     return pa + cnp.PyArray_NBYTES(a) <= pb or pb + cnp.PyArray_NBYTES(b) <= pa
 
 
+cdef long _parse_threads(const char *text) noexcept:
+    """``threads.parse_env_threads`` in C: ASCII digits with spaces or tabs
+    around them; 0 for a blank value (no cap), -1 for anything that is not a
+    whole number >= 1.  Huge values saturate (they cap at the runtime's count)."""
+    cdef long n = 0
+    cdef int i = 0, digits = 0
+    while text[i] == 32 or text[i] == 9:
+        i += 1
+    while 48 <= text[i] <= 57:
+        if n < 1000000000:
+            n = n * 10 + (text[i] - 48)
+        digits += 1
+        i += 1
+    while text[i] == 32 or text[i] == 9:
+        i += 1
+    if text[i] != 0:
+        return -1
+    if digits == 0:
+        return 0
+    return n if n >= 1 else -1
+
+
+def parse_env_threads(bytes text):
+    """``_parse_threads`` for tests (the C and Python readers must agree)."""
+    return _parse_threads(text)
+
+
 cdef int _thread_count():
     """fastleaky.threads.get(max_threads()) in C, or -1 when Python must decide
-    (an environment value that is not a plain whole number >= 1: the general
-    path raises the error saying so)."""
+    (an environment value that is not a whole number >= 1: the general path
+    raises the error saying so)."""
     cdef long cap = 0
     cdef char *text
-    cdef char *end
     cdef int runtime = fl_max_threads()
     if runtime < 1:
         runtime = 1
@@ -230,11 +256,11 @@ cdef int _thread_count():
     if limit is not None:  # a whole number >= 1 (thread_limit checks), maybe huge
         return <int>limit if limit < runtime else runtime
     text = getenv(_env_threads)
-    if text != NULL and text[0] != 0:
-        cap = strtol(text, &end, 10)
-        if end[0] != 0 or cap < 1:
+    if text != NULL:
+        cap = _parse_threads(text)
+        if cap < 0:
             return -1
-        if cap < runtime:
+        if 0 < cap < runtime:
             return <int>cap
     return runtime
 
