@@ -24,6 +24,11 @@ from . import boundary, ops, registry, threads
 __all__ = ["leaky_relu", "leaky_relu_grad", "leaky_relu_backward"]
 
 
+# Each public function first tries the chosen backend's fast entry, written
+# out in each (not a shared helper): one more Python call would be a large
+# share of a small array's whole call.
+
+
 def leaky_relu(x, alpha=0.01, *, out=None, backend="auto"):
     """LeakyReLU: ``x`` where ``x > 0``, ``alpha * x`` elsewhere.
 
