@@ -174,7 +174,11 @@ def _host(op, arrays, alpha, out, backend):
         else:
             order, target = "C", np.empty(shape, dtype)
     flats = tuple(_flat_input(arr, dtype, order, target) for arr in xs)
-    nthreads = threads.for_call(dtype, x.size) if impl.parallel else threads.SERIAL
+    if impl.parallel:
+        nthreads = threads.for_call(dtype, x.size)
+    else:
+        threads.limit()  # a bad FASTLEAKY_NUM_THREADS raises whatever the backend
+        nthreads = threads.SERIAL
     impl.run(op, flats, a, target.reshape(-1, order=order), nthreads)
     if target is not result:
         np.copyto(result, target)

@@ -34,20 +34,29 @@ def check_alpha(alpha):
     elif isinstance(alpha, (np.timedelta64, np.datetime64)):
         raise TypeError(f"alpha must be a real number, got {type(alpha).__name__} {alpha!r}")
     elif isinstance(alpha, (numbers.Real, np.integer, np.floating, np.bool_)):
-        value = float(alpha)
+        value = _as_float(alpha)
     elif isinstance(alpha, np.ndarray) or hasattr(alpha, "__array__"):
+        if np.ma.is_masked(alpha):
+            raise TypeError("alpha must be a real number, got a masked value")
         arr = np.asarray(alpha)
         if arr.size != 1:
             raise TypeError(f"alpha must be a real scalar, got an array of shape {arr.shape}")
         if arr.dtype.kind not in "biuf":
             raise TypeError(f"alpha must be a real number, got dtype {arr.dtype}")
         alpha = arr.reshape(())[()]
-        value = float(alpha)
+        value = _as_float(alpha)
     else:
         raise TypeError(f"alpha must be a real number, got {type(alpha).__name__} {alpha!r}")
     if not math.isfinite(value):
         raise ValueError(f"alpha must be finite, got {alpha!r}")
     return alpha
+
+
+def _as_float(alpha) -> float:
+    try:
+        return float(alpha)
+    except OverflowError:  # a Python int beyond any float
+        raise ValueError(f"alpha must be finite, got {alpha!r}") from None
 
 
 _CAST_SAFE = {dt: float(np.finfo(dt).max) / 2 for dt in (_F16, _F32, _F64)}
@@ -285,7 +294,7 @@ class HostCall:
                 self.scalar = False
                 if isinstance(a, np.ma.MaskedArray):
                     self._mask = np.ma.mask_or(self._mask, np.ma.getmask(a), shrink=True)
-                priority = float(getattr(a, "__array_priority__", 0.0))
+                priority = _priority(a)
                 base = base_view(a.data if isinstance(a, np.ma.MaskedArray) else a)
             elif _is_pandas(a):
                 self.scalar = False
@@ -302,7 +311,7 @@ class HostCall:
         """The result in the caller's kind (``out`` itself when given)."""
         if out is not None:
             if isinstance(out, np.ma.MaskedArray):
-                out.mask = self._mask_for(out.shape)
+                _replace_mask(out, self._mask_for(out.shape))
             return out
         like = self._wrapper
         if like is None:
@@ -319,6 +328,26 @@ class HostCall:
         if self._mask is np.ma.nomask:
             return np.ma.nomask
         return np.broadcast_to(self._mask, shape).copy()
+
+
+def _priority(a) -> float:
+    try:
+        return float(getattr(a, "__array_priority__", 0.0))
+    except (TypeError, ValueError):  # NumPy ignores a priority that is not a number
+        return 0.0
+
+
+def _replace_mask(out: np.ma.MaskedArray, mask) -> None:
+    """Give ``out`` this mask as a ufunc's ``out=`` does: a hard mask too is
+    replaced, and a mask ``out`` shares with another array (an input's,
+    say) is copied first, so that no other array's mask changes."""
+    hard = out.hardmask
+    if hard:
+        out.soften_mask()
+    out.unshare_mask()
+    out.mask = False if mask is np.ma.nomask else mask
+    if hard:
+        out.harden_mask()
 
 
 def _is_pandas(obj) -> bool:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import config
+from . import config, threads
 
 __all__ = ["BackendInfo", "BackendUnavailableError", "backends", "use_backend"]
 
@@ -89,7 +89,7 @@ _env_default: list[str] = []  # one validated value, read on first use
 
 
 def check_name(name) -> str:
-    if name == "auto" or name in _REGISTRY:
+    if isinstance(name, str) and (name == "auto" or name in _REGISTRY):
         return name
     raise ValueError(
         f"unknown fastleaky backend {name!r}; valid names: {', '.join(NAMES)}"
@@ -237,6 +237,7 @@ def fast_entry(backend):
         pass
     entry = None
     if isinstance(backend, str):
+        threads.limit()  # a bad FASTLEAKY_NUM_THREADS raises at the first call
         name = default_name() if backend == "auto" else backend
         if name == "auto":
             picks = {auto_host(t, n) for t in (np.float32, np.float64) for n in (1, 1 << 40)}

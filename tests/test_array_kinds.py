@@ -291,7 +291,7 @@ def test_backward_partial_overlap_with_both_inputs(backend, shift):
 
 
 @pytest.mark.skipif(not registry.availability("cython")[0], reason="Cython loops not built")
-@pytest.mark.parametrize("case", ["float16", "strided", "numpy-alpha"])
+@pytest.mark.parametrize("case", ["float16-strided", "strided", "numpy-alpha"])
 def test_cython_general_path_follows_thread_limit(monkeypatch, case):
     """Calls the C fast entry refuses still get their thread count from the policy."""
     cython_backend = registry.load("cython")
@@ -304,10 +304,10 @@ def test_cython_general_path_follows_thread_limit(monkeypatch, case):
 
     monkeypatch.setattr(cython_backend, "run", spy)
     monkeypatch.delenv(config.ENV_THREADS, raising=False)
-    dtype = "float16" if case == "float16" else "float32"
+    dtype = "float16" if case.startswith("float16") else "float32"
     n = 2 * config.parallel_min_for(np.dtype(dtype)) + 2
     x = cases.sample(dtype, n)
-    if case == "strided":
+    if case.endswith("strided"):
         x = np.repeat(x, 2)[::2]
     alpha = np.float32(0.25) if case == "numpy-alpha" else 0.25
     expected = reference.leaky_relu(x, alpha)
@@ -340,3 +340,63 @@ def test_misaligned_input_and_out(backend, op, dtype):
     out = _misaligned(np.zeros(1000, dtype))
     assert fn(x, 0.2, out=out, backend=backend) is out
     assert_bitwise_equal(out, want)
+
+
+# ---------------------------------------------------------------- found by adversarial use
+
+def test_masked_out_sharing_an_inputs_mask_leaves_the_input_alone(backend):
+    shared = np.array([True, False, False])
+    x = np.ma.array([-1.0, 2.0, 3.0], mask=shared)
+    out = np.ma.array(np.zeros(3), mask=shared)
+    g = np.ma.array(np.ones(3), mask=[False, False, True])
+    fastleaky.leaky_relu_backward(g, x, 0.5, out=out, backend=backend)
+    np.testing.assert_array_equal(x.mask, [True, False, False])
+    np.testing.assert_array_equal(shared, [True, False, False])
+    np.testing.assert_array_equal(out.mask, [True, False, True])
+
+
+def test_hard_masked_out_gets_the_result_mask(backend):
+    out = np.ma.array(np.zeros(3), mask=[True, True, True], hard_mask=True)
+    fastleaky.leaky_relu(np.array([-1.0, 2.0, 3.0]), 0.5, out=out, backend=backend)
+    np.testing.assert_array_equal(np.ma.getmaskarray(out), [False, False, False])
+    np.testing.assert_array_equal(out.data, [-0.5, 2.0, 3.0])
+    assert out.hardmask
+
+
+@pytest.mark.parametrize("alpha", [10**400, -(10**400)])
+def test_alpha_beyond_any_float_is_a_value_error(alpha):
+    with pytest.raises(ValueError, match="finite"):
+        fastleaky.leaky_relu(np.ones(3), alpha)
+
+
+def test_masked_alpha_is_a_type_error():
+    with pytest.raises(TypeError, match="masked"):
+        fastleaky.leaky_relu(np.ones(3), np.ma.masked)
+
+
+def test_an_unhashable_backend_is_an_unknown_name():
+    with pytest.raises(ValueError, match="unknown fastleaky backend"):
+        fastleaky.leaky_relu(np.ones(3), backend=["numpy"])
+
+
+def test_bad_thread_setting_raises_at_every_size(monkeypatch):
+    monkeypatch.setenv(config.ENV_THREADS, "abc")
+    registry.forget_decisions()
+    try:
+        for backend in ("numpy", "auto"):
+            for n in (10, 2 * config.parallel_min_for(np.dtype(np.float32))):
+                with pytest.raises(ValueError, match="FASTLEAKY_NUM_THREADS"):
+                    fastleaky.leaky_relu(np.ones(n, np.float32)[::2], backend=backend)
+    finally:
+        monkeypatch.undo()
+        registry.forget_decisions()
+
+
+def test_a_priority_that_is_not_a_number_is_ignored():
+    class Odd(np.ndarray):
+        __array_priority__ = "bad"
+
+    x = np.array([-1.0, 1.0]).view(Odd)
+    got = fastleaky.leaky_relu(x, 0.5)
+    assert type(got) is Odd
+    np.testing.assert_array_equal(got.view(np.ndarray), [-0.5, 1.0])
