@@ -190,3 +190,24 @@ def test_numba_parallel_follows_thread_limit(monkeypatch):
                                           expected)
         assert seen == [2, before]  # capped for the call, restored after
     assert numba.get_num_threads() == before
+
+
+@pytest.mark.skipif(not registry.availability("numba-parallel")[0], reason="numba not installed")
+def test_numba_parallel_cap_below_the_pool():
+    """A cap of 2 under a pool of 4 threads: set for the call, restored after
+    (its own process: the pool's size is fixed when Numba starts)."""
+    code = (
+        "import numba, numpy as np, fastleaky\n"
+        "from fastleaky import config\n"
+        "seen = []\n"
+        "real = numba.set_num_threads\n"
+        "numba.set_num_threads = lambda n: (seen.append(n), real(n))\n"
+        "x = np.linspace(-1, 1, config.parallel_min_for(np.dtype(np.float64)) + 1)\n"
+        "want = fastleaky.leaky_relu(x, backend='numpy')\n"
+        "with fastleaky.thread_limit(2):\n"
+        "    assert (fastleaky.leaky_relu(x, backend='numba-parallel') == want).all()\n"
+        "print(seen, numba.get_num_threads())\n"
+    )
+    proc = _run_python(code, NUMBA_NUM_THREADS="4")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[2, 4] 4"
