@@ -6,13 +6,18 @@ runs on the machine they were measured on (figures in
 ``docs/design-measurements.md``): a noisy second core must not make small
 calls slower.  ``fastleaky tune`` measures the machine it runs on and
 writes a JSON file that overrides them (``FASTLEAKY_TUNE_FILE``, else a
-per-user cache file).
+per-user cache file).  A tune file that cannot be read or does not validate
+is ignored with one ``TuneFileWarning`` naming the file and the problem: a
+call never fails because of it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
+import threading
+import warnings
 from pathlib import Path
 
 ENV_BACKEND = "FASTLEAKY_BACKEND"
@@ -36,6 +41,16 @@ CUDA_SIM_THREADS_PER_BLOCK = 8
 CUDA_SIM_MAX_BLOCKS = 2
 
 _tuned: dict | None = None
+_tune_problem: str | None = None  # why the tune file in force was ignored
+_load_lock = threading.Lock()
+
+# A threshold is a size: 0 (threads always) up to the largest array size.
+MAX_THRESHOLD = sys.maxsize
+
+
+class TuneFileWarning(UserWarning):
+    """The tune file could not be read or did not validate: the built-in
+    thresholds are used instead."""
 
 
 def tune_file() -> Path:
@@ -47,23 +62,101 @@ def tune_file() -> Path:
     return Path(base) / "fastleaky" / "tune.json"
 
 
+def validate_tune_data(data) -> dict:
+    """The thresholds of a parsed tune file, ``{dtype name: int}``.
+
+    Parameters
+    ----------
+    data : object
+        The file's JSON: an object whose ``"parallel_min_elements"`` maps
+        some of the dtype names in ``DEFAULT_PARALLEL_MIN_ELEMENTS`` to
+        whole numbers from 0 to ``MAX_THRESHOLD`` (other keys are ignored).
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    ValueError
+        Saying what is wrong, for anything else.
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+    if "parallel_min_elements" not in data:
+        raise ValueError("no 'parallel_min_elements' entry")
+    table = data["parallel_min_elements"]
+    if not isinstance(table, dict):
+        raise ValueError("'parallel_min_elements' must map dtype names to sizes, "
+                         f"got {type(table).__name__}")
+    out = {}
+    for name, value in table.items():
+        where = f"parallel_min_elements[{name!r}]"
+        if name not in DEFAULT_PARALLEL_MIN_ELEMENTS:
+            raise ValueError(f"{where}: unknown dtype (expected one of "
+                             f"{', '.join(DEFAULT_PARALLEL_MIN_ELEMENTS)})")
+        # bool is an int in Python; JSON's true/false is not a size
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{where} must be a whole number, got {value!r}")
+        if not 0 <= value <= MAX_THRESHOLD:
+            raise ValueError(f"{where} must be between 0 and {MAX_THRESHOLD}, got {value}")
+        out[name] = value
+    return out
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _read_tune_file(path: Path) -> tuple[dict, str | None]:
+    """(thresholds, None), or ({}, the problem) for a file that cannot be
+    read or does not validate; ({}, None) where there is no file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):  # no file: nothing to say
+        return {}, None
+    except (OSError, UnicodeDecodeError) as exc:
+        return {}, f"cannot be read ({getattr(exc, 'strerror', None) or exc})"
+    try:
+        # Python's json accepts NaN and Infinity, which JSON does not
+        data = json.loads(text, parse_constant=_reject_constant)
+        return validate_tune_data(data), None
+    except ValueError as exc:  # json.JSONDecodeError included
+        return {}, f"is not a valid tune file ({exc})"
+
+
 def _load_tuned() -> dict:
-    global _tuned
-    if _tuned is None:
+    global _tuned, _tune_problem
+    if _tuned is not None:
+        return _tuned
+    with _load_lock:
+        if _tuned is not None:  # another thread loaded it meanwhile (and warned)
+            return _tuned
         path = tune_file()
-        try:
-            data = json.loads(path.read_text())
-            _tuned = dict(data.get("parallel_min_elements", {}))
-        except (OSError, ValueError, AttributeError):
-            _tuned = {}
-    return _tuned
+        tuned, problem = _read_tune_file(path)
+        _tuned, _tune_problem = tuned, problem
+    if problem is not None:
+        warnings.warn(f"ignoring the tune file {str(path)!r}: it {problem}; using the "
+                      "built-in thresholds (`fastleaky tune` writes a new one)",
+                      TuneFileWarning, stacklevel=_first_frame_outside_package())
+    return tuned
+
+
+def _first_frame_outside_package() -> int:
+    """``stacklevel`` that points a warning at the caller of fastleaky
+    (Python 3.12's ``skip_file_prefixes``, by hand)."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(2), 2  # the caller of the function that warns
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def parallel_min_elements(dtype_name: str) -> int:
     """Size from which a parallel loop beats the serial one for this dtype."""
     tuned = _load_tuned()
     if dtype_name in tuned:
-        return int(tuned[dtype_name])
+        return tuned[dtype_name]
     return DEFAULT_PARALLEL_MIN_ELEMENTS.get(dtype_name, DEFAULT_PARALLEL_MIN_ELEMENTS["float64"])
 
 
@@ -87,10 +180,13 @@ def parallel_min_cache() -> dict:
 
 
 def thresholds_in_force() -> dict:
-    """The thresholds the dispatcher uses now, and where they come from."""
+    """The thresholds the dispatcher uses now, where they come from, and
+    (``"ignored"``) why a tune file was ignored, or None."""
     tuned = _load_tuned()
+    problem = _tune_problem
     return {
         "source": str(tune_file()) if tuned else "built-in defaults",
+        "ignored": None if problem is None else f"{tune_file()} ignored: it {problem}",
         "parallel_min_elements": {
             name: parallel_min_elements(name) for name in DEFAULT_PARALLEL_MIN_ELEMENTS
         },
@@ -99,6 +195,8 @@ def thresholds_in_force() -> dict:
 
 def reload() -> None:
     """Forget cached tune data (after ``fastleaky tune`` wrote a new file)."""
-    global _tuned
-    _tuned = None
-    _by_dtype.clear()
+    global _tuned, _tune_problem
+    with _load_lock:
+        _tuned = None
+        _tune_problem = None
+        _by_dtype.clear()

@@ -7,6 +7,7 @@ import importlib.util
 import os
 import platform
 import sys
+import warnings
 
 from . import config
 
@@ -94,6 +95,35 @@ def threading_info() -> dict:
     return out
 
 
+def numba_cache_info() -> dict | None:
+    """Where the Numba kernels (backends and ``fastleaky.jit``) are cached on
+    disk, or which are compiled in memory because no cache folder is
+    writable; None without Numba.  Builds the dispatchers, compiles nothing."""
+    if importlib.util.find_spec("numba") is None:
+        return None
+    from ._backends import numba_loops
+
+    try:
+        numba_loops.kernels()
+        from . import jit  # noqa: F401  (its functions are decided at import)
+    except Exception as exc:  # a broken Numba install is worth reporting, not dying of
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return numba_loops.disk_cache_state()
+
+
+def _cache_line(state: dict) -> str:
+    if "error" in state:
+        return f"unknown ({state['error']})"
+    if not state["uncached"]:
+        return ", ".join(state["cached"])
+    missing = ("no writable cache folder (NUMBA_CACHE_DIR, the package's __pycache__, "
+               "the user cache folder)")
+    if not state["cached"]:
+        return f"{missing}: kernels compiled in memory in each process"
+    return (f"{', '.join(state['cached'])}; {len(state['uncached'])} kernels "
+            f"({', '.join(state['uncached'])}) compiled in memory: {missing}")
+
+
 def gpu_info() -> dict:
     """The CUDA GPU Numba sees: name, compute capability, driver; or why none."""
     if importlib.util.find_spec("numba") is None:
@@ -128,6 +158,10 @@ def gpu_info() -> dict:
 def collect() -> dict:
     import fastleaky
 
+    with warnings.catch_warnings():
+        # a bad tune file is reported below, not warned about as well
+        warnings.simplefilter("ignore", config.TuneFileWarning)
+        thresholds = config.thresholds_in_force()
     return {
         "versions": versions(),
         "platform": platform.platform(),
@@ -137,10 +171,11 @@ def collect() -> dict:
             {"name": b.name, "available": b.available, "reason": b.reason}
             for b in fastleaky.backends()
         ],
-        "thresholds": config.thresholds_in_force(),
+        "thresholds": thresholds,
         "executable": sys.executable,
         "memory_bytes": memory_bytes(),
         "threading": threading_info(),
+        "numba_cache": numba_cache_info(),
         "gpu": gpu_info(),
     }
 
@@ -158,10 +193,14 @@ def render_text() -> str:
         lines.append(f"  {b['name']:<15} {'yes' if b['available'] else 'no ':<4} {b['reason']}")
     t = data["thresholds"]
     lines += ["", f"dispatcher thresholds ({t['source']}):"]
+    if t["ignored"]:
+        lines.append(f"  {t['ignored']}")
     lines += [f"  parallel from {n:,} elements ({d})"
               for d, n in t["parallel_min_elements"].items()]
     lines += ["", "threads:"]
     lines += [f"  {k:<24} {'-' if v is None else v}" for k, v in data["threading"].items()]
+    if data["numba_cache"] is not None:
+        lines += ["", f"numba disk cache: {_cache_line(data['numba_cache'])}"]
     gpu = data["gpu"]
     if gpu["found"]:
         gpu_line = (f"{gpu['name']} (compute {gpu['compute_capability']}, "

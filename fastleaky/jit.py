@@ -11,7 +11,9 @@
             out[i] = leaky_relu(x[i], alpha)
 
 Each function is its operation's scalar definition (``fastleaky.ops``) as a
-``numba.njit(cache=True)`` dispatcher, so it also works from plain Python.
+Numba ``@njit`` dispatcher, so it also works from plain Python; it is
+cached on disk where Numba finds a writable cache folder, else compiled in
+memory in each process (a read-only install without a home folder).
 ``alpha`` is cast to the type of ``x`` before it is used (``x`` float32 and
 ``alpha`` a Python float compute in float32), and the result is of that
 type, which makes the results bit-exact with ``fastleaky.reference`` and
@@ -23,7 +25,6 @@ Importing this module imports Numba (``import fastleaky`` does not).
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 from numba.core import types
 from numba.extending import overload
@@ -31,7 +32,7 @@ from numba.np.numpy_support import as_dtype
 
 from . import ops
 from ._backends import _numba_kernels
-from ._backends.numba_loops import compiled_copy
+from ._backends.numba_loops import compiled_copy, njit_with_disk_cache
 
 __all__ = ["leaky_relu", "leaky_relu_grad", "leaky_relu_backward", "ufuncs"]
 
@@ -115,12 +116,13 @@ def _binary(grad_output, x, alpha):
 
 def _user_function(op, doc: str):
     """``op``'s scalar definition with the argument casts above, as a
-    ``numba.njit(cache=True)`` dispatcher named after the public function."""
+    Numba dispatcher named after the public function, disk-cached where
+    a cache folder is writable (``njit_with_disk_cache``)."""
     template = _binary if op.arity == 2 else _unary
     copy = compiled_copy(template, op.public, {"scalar": _numba_kernels.SCALARS[op.name]},
                          inlined=(op.scalar,))
     copy.__doc__ = doc
-    return numba.njit(cache=True)(copy)
+    return njit_with_disk_cache(copy)
 
 
 leaky_relu = _user_function(

@@ -6,12 +6,18 @@ and takes as threshold the smallest size from which the parallel loop wins
 (median over three neighbouring sizes, robust to one noisy point).  The result goes to ``config.tune_file()``
 (``FASTLEAKY_TUNE_FILE`` overrides) and is used by the dispatcher from then
 on; ``fastleaky info`` shows the thresholds in force.
+
+The target is checked before anything is measured (``check_target``), and
+written atomically (``write_atomic``): a process reading the file while
+``fastleaky tune`` runs sees the old file or the new one, never a part.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+import os
+import secrets
 import statistics
 from pathlib import Path
 
@@ -72,10 +78,111 @@ def measure(dtypes=config.DEFAULT_PARALLEL_MIN_ELEMENTS, sizes=SIZES, progress=N
     return {"threads": nthreads, "dtypes": results}
 
 
+def check_target(path) -> Path:
+    """The file ``run`` would write, checked before any measuring.
+
+    Creates the folder if needed and proves it writable; the file itself
+    may be missing, else it must be a writable regular file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The tune file to write.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, symbolic links resolved (the link stays, its target is
+        replaced).
+
+    Raises
+    ------
+    OSError
+        ``cannot write the tune file PATH: WHY``.
+    """
+    target = Path(os.path.realpath(path))
+
+    def fail(why):
+        return OSError(f"cannot write the tune file {str(path)!r}: {why}")
+
+    if target.is_dir():
+        raise fail("it is a folder")
+    if target.exists():
+        if not target.is_file():
+            raise fail("it is not a regular file")
+        if not os.access(target, os.W_OK):
+            raise fail("it is read-only")
+    existing = next(p for p in target.parents if p.exists())
+    if not existing.is_dir():
+        raise fail(f"{str(existing)!r} is not a folder")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        probe = _temporary_sibling(target)
+        os.close(_create(probe))
+        os.unlink(probe)
+    except OSError as exc:
+        raise fail(exc.strerror or exc) from None
+    return target
+
+
+def _temporary_sibling(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+
+
+def _create(path: Path) -> int:
+    # 0o666 less the umask, as ``open(path, "w")`` would create it
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+
+
+def write_atomic(path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder
+    and ``os.replace``: readers see the old content or the new, never a part.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to replace (its folder must exist).
+    text : str
+        Written as UTF-8.
+    """
+    target = Path(path)
+    temporary = _temporary_sibling(target)
+    fd = _create(temporary)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())  # the content is on disk before the name points at it
+        os.replace(temporary, target)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+
+
 def run(path=None, progress=None, sizes=SIZES) -> dict:
-    """Measure and save; returns what was written."""
+    """Measure and save; returns what was written.
+
+    Parameters
+    ----------
+    path : str or os.PathLike, optional
+        Where to write (default ``config.tune_file()``); checked before
+        measuring (``check_target``).
+    progress : callable, optional
+        Called as ``progress(dtype_name, size)`` after each size.
+    sizes : sequence of int
+        Array sizes to time.
+
+    Returns
+    -------
+    dict
+        The file's content, and ``"path"``.
+    """
     from . import info, registry
 
+    target = check_target(config.tune_file() if path is None else path)
     measured = measure(sizes=sizes, progress=progress)
     data = {
         "parallel_min_elements": {k: v["threshold"] for k, v in measured["dtypes"].items()},
@@ -84,10 +191,8 @@ def run(path=None, progress=None, sizes=SIZES) -> dict:
         "cpu": info.cpu_model(),
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
     }
-    target = config.tune_file() if path is None else Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(data, indent=2))
+    write_atomic(target, json.dumps(data, indent=2))
     config.reload()
     registry.forget_decisions()
-    data["path"] = str(target)
+    data["path"] = str(config.tune_file() if path is None else path)
     return data

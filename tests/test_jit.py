@@ -1,5 +1,7 @@
 """fastleaky.jit inside a user's own @njit code, bit-exact with the reference."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -70,3 +72,47 @@ def test_results_are_in_the_type_computed_in():
         [sig] = [s for s in fn.nopython_signatures if s.args == arg_types]
         assert sig.return_type == numba.float32, (fn.__name__, sig)
         assert fn.__name__ in ("leaky_relu", "leaky_relu_grad", "leaky_relu_backward")
+
+
+def test_compiled_in_memory_where_no_cache_folder_works(monkeypatch):
+    """Where Numba finds no cache location, ``cache=True`` raises; the
+    kernels are built without the disk cache instead, and say so."""
+    from numba.core import caching
+
+    from fastleaky._backends import numba_loops
+
+    class Nowhere:
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            return None  # as every locator does for a read-only install without a home
+
+    impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # older Numba: _CacheImpl
+    monkeypatch.setattr(impl, "_locator_classes", [Nowhere])
+    monkeypatch.setenv("NUMBA_CACHE_LOCATOR_CLASSES", "")
+    if hasattr(numba.core.config, "CACHE_LOCATOR_CLASSES"):
+        monkeypatch.setattr(numba.core.config, "CACHE_LOCATOR_CLASSES", "")
+    monkeypatch.setattr(numba_loops, "_disk_cache", {})
+
+    def add_one(x):
+        return x + 1
+
+    with pytest.raises(RuntimeError, match="cannot cache"):
+        numba.njit(cache=True)(add_one)
+    compiled = numba_loops.njit_with_disk_cache(add_one)
+    assert compiled(1) == 2
+    assert numba_loops.disk_cache_state() == {"cached": [], "uncached": [add_one.__qualname__]}
+
+
+def test_every_kernel_is_built_with_the_disk_cache_decision():
+    """The backends' loops, the scalar definitions and these functions all
+    go through the one decision that ``fastleaky info`` reports."""
+    from fastleaky import info
+    from fastleaky._backends import _numba_kernels, numba_loops
+
+    state = info.numba_cache_info()
+    assert state == numba_loops.disk_cache_state()
+    decided = set(numba_loops._disk_cache)
+    kernels = [*_numba_kernels.SCALARS.values(), *_numba_kernels.LOOPS.values(),
+               leaky_relu, leaky_relu_grad, leaky_relu_backward]
+    assert {k.py_func.__qualname__ for k in kernels} <= decided
+    assert all(Path(folder).is_dir() for folder in state["cached"])

@@ -32,8 +32,10 @@ NaN is converted bit by bit: LLVM leaves a converted NaN's payload and quiet
 bit unspecified (and folds a widen-then-narrow away), while the reference
 keeps a NaN that passes through as it is.
 
-The loops are ``cache=True``: later processes load them from Numba's disk
-cache.
+The loops are disk-cached: later processes load them from Numba's disk
+cache.  Where no cache folder is writable (a read-only install, no home
+folder) they are compiled in memory in each process instead
+(``numba_loops.njit_with_disk_cache``).
 """
 
 from __future__ import annotations
@@ -49,9 +51,9 @@ from numba.core import types  # noqa: E402
 from numba.extending import intrinsic, overload  # noqa: E402
 
 from .. import ops  # noqa: E402
-from .numba_loops import compiled_copy  # noqa: E402
+from .numba_loops import compiled_copy, njit_with_disk_cache  # noqa: E402
 
-SCALARS = {op.name: numba.njit(inline="always", cache=True)(op.scalar) for op in ops.OPS}
+SCALARS = {op.name: njit_with_disk_cache(op.scalar, inline="always") for op in ops.OPS}
 
 
 # ---------------------------------------------------------------- LLVM operations
@@ -306,7 +308,7 @@ def _loop(op: ops.Op, parallel: bool):
     name = f"{op.name}_{'prange' if parallel else 'serial'}"
     template = _TEMPLATES[op.arity, parallel]
     copy = compiled_copy(template, name, {"scalar": SCALARS[op.name]}, inlined=(op.scalar,))
-    return numba.njit(parallel=parallel, cache=True)(copy)
+    return njit_with_disk_cache(copy, parallel=parallel)
 
 
 LOOPS = {(op.name, parallel): _loop(op, parallel) for op in ops.OPS for parallel in (False, True)}

@@ -67,7 +67,8 @@ def _hash_code(h, code) -> None:
 
 def compiled_copy(template, name: str, bindings: dict, inlined=()):
     """A copy of function ``template`` named ``name``, with ``bindings`` added
-    to its globals, for Numba to compile with ``cache=True``.
+    to its globals, for Numba to compile with its disk cache
+    (``njit_with_disk_cache``).
 
     Numba names its disk-cache files after a function's qualified name, so
     each copy needs its own.  The qualified name also carries a digest of
@@ -83,6 +84,45 @@ def compiled_copy(template, name: str, bindings: dict, inlined=()):
     copy.__module__ = template.__module__
     copy.__doc__ = template.__doc__
     return copy
+
+
+def njit_with_disk_cache(func, **options):
+    """``numba.njit(cache=True, **options)(func)`` where Numba finds a
+    writable cache folder for ``func``'s source file, else the same
+    dispatcher without the disk cache (compiled in memory in each process).
+
+    Numba's ``cache=True`` raises ``RuntimeError: cannot cache function``
+    when none of its cache locations (``NUMBA_CACHE_DIR``, the
+    ``__pycache__`` next to the source, the user's cache folder) is
+    writable, as for a read-only install run by a user without a home
+    folder: the function must still compile and run there.  The decision is
+    made once, here, per function; ``disk_cache_state`` reports it.
+    """
+    import numba
+
+    dispatcher = numba.njit(**options)(func)
+    try:
+        dispatcher.enable_caching()  # what ``cache=True`` does: finds a locator or raises
+    except RuntimeError as exc:
+        if "cannot cache" not in str(exc):
+            raise
+        _disk_cache[func.__qualname__] = None
+    else:
+        _disk_cache[func.__qualname__] = getattr(dispatcher._cache, "cache_path", "?")
+    return dispatcher
+
+
+# qualified name -> cache folder, or None where compiled without the disk cache
+_disk_cache: dict = {}
+
+
+def disk_cache_state() -> dict:
+    """``{"cached": [folders], "uncached": [function names]}`` for the
+    functions built by ``njit_with_disk_cache`` so far in this process."""
+    return {
+        "cached": sorted({p for p in _disk_cache.values() if p is not None}),
+        "uncached": sorted(name for name, p in _disk_cache.items() if p is None),
+    }
 
 
 # ---------------------------------------------------------------- parallel safety
