@@ -21,41 +21,27 @@ from fastleaky.testing import assert_bitwise_equal
 SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM", "") not in ("", "0")
 pytestmark = pytest.mark.gpu if not SIMULATOR else pytest.mark.cudasim
 
-def _signalling_nan(a) -> np.ndarray:
-    """Where ``a`` holds a signalling NaN (quiet bit clear)."""
-    a = np.asarray(a)
-    a = a.astype(a.dtype.newbyteorder("="), copy=False)  # a byte swap: no FP conversion
-    quiet_bit = 1 << (np.finfo(a.dtype).nmant - 1)
-    return np.isnan(a) & (a.view(f"u{a.dtype.itemsize}") & quiet_bit == 0)
 
 
-def on_gpu(reference_fn, passed_through=0):
-    """The reference as the cuda backend computes it.
-
-    A GPU multiply returns the canonical NaN, so the kernels return a NaN
-    input as it is (the one that would be multiplied: ``x``, or the
-    backward's ``grad_output``): the CPU's multiply keeps the payload too,
-    but quiets a signalling NaN, which the GPU keeps signalling.
-    """
-    def expected(xs, alpha):
-        result = reference_fn(*xs, alpha)
-        kept = xs[passed_through]
-        np.copyto(result, kept, where=_signalling_nan(kept))
-        return result
-
-    return expected
+def forward_ref(xs, alpha):
+    return reference.leaky_relu(xs[-1], alpha)
 
 
-forward_on_gpu = on_gpu(reference.leaky_relu)
-backward_on_gpu = on_gpu(reference.leaky_relu_backward)
+def grad_ref(xs, alpha):
+    return reference.leaky_relu_grad(xs[-1], alpha)
+
+
+def backward_ref(xs, alpha):
+    return reference.leaky_relu_backward(*xs, alpha)
+
 
 OPS = {
     "forward": (lambda xs, **kw: fastleaky.leaky_relu(xs[-1], kw.pop("alpha"), **kw),
-                forward_on_gpu),
+                forward_ref),
     "grad": (lambda xs, **kw: fastleaky.leaky_relu_grad(xs[-1], kw.pop("alpha"), **kw),
-             lambda xs, alpha: reference.leaky_relu_grad(xs[-1], alpha)),
+             grad_ref),
     "backward": (lambda xs, **kw: fastleaky.leaky_relu_backward(*xs, kw.pop("alpha"), **kw),
-                 backward_on_gpu),
+                 backward_ref),
 }
 
 
@@ -124,19 +110,117 @@ def test_host_sizes_around_the_tile(cuda, n):
     x = cases.sample("float32", n, seed=n)
     g = cases.sample("float32", n, seed=n + 1)
     assert_bitwise_equal(fastleaky.leaky_relu(x, 0.2, backend="cuda"),
-                         forward_on_gpu([x], 0.2))
+                         forward_ref([x], 0.2))
     assert_bitwise_equal(fastleaky.leaky_relu_backward(g, x, 0.2, backend="cuda"),
-                         backward_on_gpu([g, x], 0.2))
+                         backward_ref([g, x], 0.2))
 
 
 def test_host_out_and_in_place(cuda):
     x = cases.sample("float32", 500)
-    expected = forward_on_gpu([x], 0.2)
+    expected = forward_ref([x], 0.2)
     out = np.empty_like(x)
     assert fastleaky.leaky_relu(x, 0.2, out=out, backend="cuda") is out
     assert_bitwise_equal(out, expected)
     assert fastleaky.leaky_relu(x, 0.2, out=x, backend="cuda") is x
     assert_bitwise_equal(x, expected)
+
+
+def _every_nan(dtype) -> np.ndarray:
+    """NaNs of every kind: quiet and signalling, both signs, the smallest
+    and largest payloads."""
+    info = np.finfo(dtype)
+    nbits = 8 * np.dtype(dtype).itemsize
+    exponent = ((1 << info.nexp) - 1) << info.nmant
+    quiet = 1 << (info.nmant - 1)
+    payloads = (1, 2, 5, quiet - 1, quiet, quiet | 1, quiet | 5, (1 << info.nmant) - 1)
+    bits = [sign | exponent | p for sign in (0, 1 << (nbits - 1)) for p in payloads]
+    return np.array(bits, f"u{nbits // 8}").view(dtype)
+
+
+def _bits(a):
+    a = np.asarray(a)
+    return a.view(f"u{a.dtype.itemsize}")
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.2, 1.0, -0.5])
+@pytest.mark.parametrize("dtype", cases.DTYPES)
+def test_nan_bits_are_the_references(cuda, dtype, alpha):
+    nans = _every_nan(dtype)
+    quiet = 1 << (np.finfo(dtype).nmant - 1)
+    # forward: a NaN is multiplied: its quiet bit set, payload and sign kept
+    got = fastleaky.leaky_relu(nans, alpha, backend="cuda")
+    assert_bitwise_equal(got, reference.leaky_relu(nans, alpha))
+    assert np.array_equal(_bits(got), _bits(nans) | quiet)
+    # backward: grad_output selected where x > 0 (bits unchanged, signalling
+    # or not), multiplied where x <= 0 or x is NaN (quieted)
+    for x_value, expected in ((1.0, _bits(nans)), (-1.0, _bits(nans) | quiet),
+                              (np.nan, _bits(nans) | quiet)):
+        x = np.full_like(nans, x_value)
+        got = fastleaky.leaky_relu_backward(nans, x, alpha, backend="cuda")
+        assert_bitwise_equal(got, reference.leaky_relu_backward(nans, x, alpha))
+        assert np.array_equal(_bits(got), expected)
+    # the grad of a NaN is alpha
+    assert_bitwise_equal(fastleaky.leaky_relu_grad(nans, alpha, backend="cuda"),
+                         reference.leaky_relu_grad(nans, alpha))
+
+
+@pytest.mark.parametrize("dtype", cases.DTYPES)
+def test_nan_made_from_numbers_is_the_references(cuda, dtype):
+    # -inf * 0: the host's NaN for it, not the GPU's canonical one
+    x = np.array([-np.inf, np.inf, -1.0], dtype)
+    assert_bitwise_equal(fastleaky.leaky_relu(x, 0.0, backend="cuda"),
+                         reference.leaky_relu(x, 0.0))
+    g = np.array([-np.inf, np.inf, np.inf], dtype)
+    assert_bitwise_equal(fastleaky.leaky_relu_backward(g, -x, 0.0, backend="cuda"),
+                         reference.leaky_relu_backward(g, -x, 0.0))
+
+
+@pytest.mark.parametrize("op", list(OPS))
+def test_host_longdouble_is_computed_by_the_reference(cuda, op):
+    # as on every named CPU backend: the kernels have no longdouble
+    fn, ref = OPS[op]
+    xs = [np.array([-2.0, -0.0, 0.0, 3.0, np.nan, -np.inf, np.inf], np.longdouble)]
+    if op == "backward":
+        xs.insert(0, np.linspace(-3, 3, 7).astype(np.longdouble))
+    got = fn(xs, alpha=0.2, backend="cuda")
+    assert_bitwise_equal(got, ref(xs, 0.2))
+
+
+class _DeviceArrayOfDtype:
+    """A device array as any library exports it (only its description is
+    read before the dtype is refused)."""
+
+    def __init__(self, dtype, shape):
+        self.__cuda_array_interface__ = {
+            "shape": shape, "typestr": np.dtype(dtype).str, "data": (0, False),
+            "strides": None, "version": 3,
+        }
+
+
+@pytest.mark.parametrize("op", list(OPS))
+def test_device_longdouble_is_a_type_error(cuda, op):
+    fn, _ = OPS[op]
+    xs = [_DeviceArrayOfDtype(np.longdouble, (4,)) for _ in range(2 if op == "backward" else 1)]
+    with pytest.raises(TypeError, match="longdouble"):
+        fn(xs, alpha=0.2)
+    if SIMULATOR:  # the simulator's own device arrays take the same path
+        x = cuda.to_device(np.ones(4, np.longdouble))
+        with pytest.raises(TypeError, match="longdouble"):
+            fn([x] * len(xs), alpha=0.2)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_fast_launch_packs_alpha_in_the_arrays_dtype(dtype):
+    # cuda.core packs a Python float as a double: a float32 kernel would
+    # read another number
+    from fastleaky._backends import numba_cuda
+
+    for alpha in (0.2, np.float64(0.2), dtype(0.2)):
+        args = numba_cuda.fast_launch_args(dtype, 10, [111], 222, alpha)
+        assert len(args) == 2 * 7 + 2
+        assert type(args[-2]) is dtype and args[-2] == dtype(0.2)
+        assert type(args[-1]) is np.int64 and args[-1] == 10
+        assert args[4] == 111 and args[11] == 222  # the data pointers
 
 
 def test_auto_keeps_host_arrays_on_the_host(cuda):
@@ -178,7 +262,7 @@ def test_device_int_and_bool_give_float64(cuda, dtype):
     host = np.array([-2, -1, 0, 1, 2]).astype(dtype)
     got = fastleaky.leaky_relu(cuda.to_device(host), 0.5)
     assert got.dtype == np.float64
-    assert_bitwise_equal(got.copy_to_host(), forward_on_gpu([host.astype(np.float64)], 0.5))
+    assert_bitwise_equal(got.copy_to_host(), forward_ref([host.astype(np.float64)], 0.5))
 
 
 def test_device_mixed_dtype_backward_promotes(cuda):
@@ -207,7 +291,7 @@ def test_device_strided_out(cuda):
     buf = cuda.to_device(np.full(600, 7.0, np.float32))
     out = buf[::2]
     assert fastleaky.leaky_relu(cuda.to_device(x), 0.3, out=out) is out
-    assert_bitwise_equal(out.copy_to_host(), forward_on_gpu([x], 0.3))
+    assert_bitwise_equal(out.copy_to_host(), forward_ref([x], 0.3))
     assert np.all(buf.copy_to_host()[1::2] == 7.0)
 
 
@@ -217,7 +301,7 @@ def test_device_partial_overlap(cuda, shift):
     buf = cuda.to_device(host)
     x, out = buf[100:400], buf[100 + shift:400 + shift]
     fastleaky.leaky_relu(x, 0.3, out=out)
-    assert_bitwise_equal(out.copy_to_host(), forward_on_gpu([host[100:400]], 0.3))
+    assert_bitwise_equal(out.copy_to_host(), forward_ref([host[100:400]], 0.3))
 
 
 def test_device_zero_d_and_empty(cuda):
@@ -292,7 +376,7 @@ def test_stream_of_a_device_array_is_used(cuda):
     x = cuda.to_device(cases.sample("float32", 100), stream=stream)
     got = fastleaky.leaky_relu(x, 0.2)
     stream.synchronize()
-    assert_bitwise_equal(got.copy_to_host(), forward_on_gpu([x.copy_to_host()], 0.2))
+    assert_bitwise_equal(got.copy_to_host(), forward_ref([x.copy_to_host()], 0.2))
 
 
 # ---------------------------------------------------------------- building blocks
@@ -317,7 +401,10 @@ def _user_kernel(g, x, alpha, y, dy, dx):
         dx[i] = leaky_relu_backward_device(g[i], x[i], alpha)
 
 
-def test_device_functions_in_a_user_kernel(cuda):
+@pytest.mark.parametrize("alpha_type", ["dtype", "python float"])
+def test_device_functions_in_a_user_kernel(cuda, alpha_type):
+    # alpha of x's type, or a Python float (a float64 argument): either way
+    # rounded to x's type first, as the reference does
     user_kernel = cuda.jit(_user_kernel)
     from numba.cuda.core.errors import NumbaPerformanceWarning
 
@@ -325,7 +412,7 @@ def test_device_functions_in_a_user_kernel(cuda):
         x = cases.sample(dtype, 64)
         g = cases.sample(dtype, 64, seed=1)
         d = [cuda.to_device(a) for a in (g, x)] + [cuda.device_array(64, dtype) for _ in range(3)]
-        alpha = np.dtype(dtype).type(0.2)
+        alpha = np.dtype(dtype).type(0.2) if alpha_type == "dtype" else 0.2
         with warnings.catch_warnings():
             # the simulator computes with NumPy scalars, which warn on inf * 0;
             # a real GPU warns that 2 blocks under-use it
@@ -333,9 +420,9 @@ def test_device_functions_in_a_user_kernel(cuda):
             warnings.simplefilter("ignore", NumbaPerformanceWarning)
             user_kernel[2, 32](d[0], d[1], alpha, d[2], d[3], d[4])
         y, dy, dx = (a.copy_to_host() for a in d[2:])
-        assert_bitwise_equal(y, forward_on_gpu([x], 0.2))
+        assert_bitwise_equal(y, forward_ref([x], 0.2))
         assert_bitwise_equal(dy, reference.leaky_relu_grad(x, 0.2))
-        assert_bitwise_equal(dx, backward_on_gpu([g, x], 0.2))
+        assert_bitwise_equal(dx, backward_ref([g, x], 0.2))
 
 
 def test_import_fastleaky_imports_no_cuda():

@@ -5,7 +5,9 @@ because the simulator runs a kernel by swapping that global for its fake
 module.  Each kernel computes ``(inputs..., out, alpha, n)`` on 1-D C arrays
 by the device function bound to ``device`` in its copy
 (``kernel_function``): ``unary`` (forward and grad) and ``binary``
-(backward).
+(backward).  The device functions are the public ones of
+``fastleaky.cuda``, which compute in the arrays' type (float16 through
+float32) and give the reference's NaN bits.
 
 Shape: a tile is ``4 * blockDim`` elements; thread ``t`` handles elements
 ``t``, ``t + b``, ``t + 2b``, ``t + 3b`` of it (each access coalesced), issues
@@ -16,40 +18,9 @@ an int64 operand), so arrays above 2**31 elements are indexed correctly.
 
 import numpy as np
 from numba import cuda
-from numba.cuda.types import float16, float32
 
-from ..cuda import device_function
+from .. import cuda as device_functions
 from .numba_loops import compiled_copy
-
-
-# ---------------------------------------------------------------- device functions
-
-@cuda.jit(device=True, inline=True)
-def _to_float32(value):
-    return float32(value)
-
-
-@cuda.jit(device=True, inline=True)
-def _to_float16(value):
-    return float16(value)
-
-
-def _single(op):
-    """float32, computed in float32: the definitions' integer literals make
-    numba type the grad's select as float64; converting its result lets the
-    compiler fold that back, keeping float64 out of the kernel."""
-    return device_function(op, compute=_to_float32)
-
-
-def _half(op):
-    """float16: widened to float32 (exact), computed there and rounded once
-    (cvt.rn), which gives NumPy's float16 product (NumPy computes it in
-    float32 too): a few plain instructions, where numba-cuda lowers half
-    arithmetic to calls into its C++ shims."""
-    return device_function(op, compute=_to_float32, narrow=_to_float16)
-
-
-_VARIANTS = {np.float16: _half, np.float32: _single, np.float64: device_function}
 
 
 # ---------------------------------------------------------------- kernels
@@ -104,9 +75,10 @@ def binary(g, x, out, a, n):
 
 def kernel_function(op, dtype):
     """The Python function the kernel of ``op`` on ``dtype`` arrays is
-    compiled from: ``unary`` or ``binary`` with that dtype's device function
-    of ``op`` bound to ``device``, named after both."""
+    compiled from: ``unary`` or ``binary`` with the device function of
+    ``op`` bound to ``device``, named after both (the kernels' disk-cache
+    files are named after the function)."""
     template = binary if op.arity == 2 else unary
     name = f"leaky_relu_{op.name}_{np.dtype(dtype).name}"
-    return compiled_copy(template, name, {"device": _VARIANTS[dtype](op)},
-                         inlined=(op.scalar, device_function))
+    return compiled_copy(template, name, {"device": device_functions.device_function(op)},
+                         inlined=(op.scalar, *device_functions.DEFINITIONS))

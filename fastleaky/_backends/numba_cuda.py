@@ -136,19 +136,43 @@ def simulating() -> bool:
 
 # ---------------------------------------------------------------- kernels
 
-def _build(op_name, dtype):
-    """Compile one kernel: ``(inputs..., out, alpha, n)`` on 1-D C arrays."""
-    from numba import cuda
+# The options every kernel is compiled with (numba-cuda's defaults besides
+# these); ``definition`` gives them to anything that compiles the kernels
+# another way (tests/test_ptx.py, for a given compute capability).
+COMPILE_OPTIONS: dict = {}
+
+
+def definition(op_name, dtype):
+    """What the kernel of ``op_name`` on ``dtype`` arrays is compiled from:
+    ``(python function, signature, options)``, with the signature
+    ``(inputs..., out, alpha, n)`` on 1-D C arrays.
+
+    Needs numba-cuda but no driver or GPU: ``numba.cuda.compile_ptx(func,
+    signature, cc=..., **options)`` compiles it for any compute capability.
+    ``TypeError`` for a dtype the backend has no kernel for.
+    """
     from numba.cuda.types import float16, float32, float64, int64
 
     from . import _cuda_kernels
 
+    elements = {np.float16: float16, np.float32: float32, np.float64: float64}
+    if dtype not in elements:
+        raise TypeError(f"the cuda backend has no kernel for {np.dtype(dtype).name}; "
+                        f"it computes {', '.join(np.dtype(t).name for t in _DTYPES)}")
     op = ops.BY_NAME[op_name]
-    element = {np.float16: float16, np.float32: float32, np.float64: float64}[dtype]
+    element = elements[dtype]
     arr = element[::1]
     signature = (*([arr] * op.arity), arr, element, int64)
-    kernel = _cuda_kernels.kernel_function(op, dtype)
-    return cuda.jit([signature], cache=True)(kernel), signature
+    return _cuda_kernels.kernel_function(op, dtype), signature, dict(COMPILE_OPTIONS)
+
+
+def _build(op_name, dtype):
+    """Compile one kernel for the current GPU (eagerly: ``cuda.jit`` with a
+    signature asks the driver for the device's compute capability)."""
+    from numba import cuda
+
+    func, signature, options = definition(op_name, dtype)
+    return cuda.jit([signature], cache=True, **options)(func), signature
 
 
 def kernel(op, dtype):
@@ -241,6 +265,22 @@ def _array_params(ptr, n, itemsize):
     return (0, 0, n, itemsize, ptr, n, itemsize)
 
 
+def fast_launch_args(dtype, n, inputs, out, a) -> list:
+    """The kernel arguments of the fast launch path, in the kernel's
+    parameter order, as ``cuda.core.launch`` packs them: each array
+    (device pointers ``inputs``, then ``out``) as numba's seven
+    pointer-sized fields, ``alpha`` as a scalar of ``dtype`` (a Python
+    float would be packed as a double, which a float32 kernel would read
+    as another number), ``n`` as int64."""
+    itemsize = np.dtype(dtype).itemsize
+    args = []
+    for p in (*inputs, out):
+        args.extend(_array_params(p, n, itemsize))
+    args.append(a if type(a) is dtype else dtype(a))
+    args.append(np.int64(n))
+    return args
+
+
 def launch(op, dtype, n, inputs, out, a, stream=0, device=0):
     """Run ``op`` on ``n`` elements.
 
@@ -266,11 +306,7 @@ def launch(op, dtype, n, inputs, out, a, stream=0, device=0):
     if all(isinstance(p, int) for p in (*inputs, out)):
         fast = _fast_launcher(op, dtype, device)
         if fast is not None:
-            itemsize = np.dtype(dtype).itemsize
-            params = []
-            for p in (*inputs, out):
-                params.extend(_array_params(p, n, itemsize))
-            fast(stream, blocks, threads, *params, a, np.int64(n))
+            fast(stream, blocks, threads, *fast_launch_args(dtype, n, inputs, out, a))
             return
     from numba.cuda.core.errors import NumbaPerformanceWarning
 

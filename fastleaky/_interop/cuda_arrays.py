@@ -189,6 +189,19 @@ def _check_backend(backend):
     return registry.require("cuda")
 
 
+def _check_kernel_dtype(impl, dtype: np.dtype) -> None:
+    """TypeError for a result dtype the GPU kernels lack (longdouble): host
+    arrays fall back to the NumPy reference there, device arrays cannot
+    without a round trip through host memory, which this path never makes."""
+    if dtype.type not in impl.native_dtypes():
+        names = ", ".join(sorted(np.dtype(t).name for t in impl.native_dtypes()))
+        raise TypeError(
+            f"the cuda backend computes device arrays of {names}, not {dtype.name} "
+            f"({dtype.type.__name__}); "
+            "convert the array first (or compute it on the host)"
+        )
+
+
 def compute(op, arrays, alpha, out, backend, inner):
     """The adapter entry point (see ``fastleaky._interop``)."""
     return compute_device(op, arrays, alpha, out, backend=backend)
@@ -206,6 +219,7 @@ def compute_device(op, arrays, alpha, out=None, *, backend="auto", stream=None, 
     x = views[-1]
     dtype, shape, a = boundary.check_inputs([v.dtype for v in views],
                                             [v.shape for v in views], alpha)
+    _check_kernel_dtype(impl, dtype)
     device = _device_of(x)
     if any(_device_of(v) != device for v in views[:-1]):
         raise ValueError("grad_output and x are on different GPUs")
