@@ -432,3 +432,24 @@ def test_import_fastleaky_imports_no_cuda():
             "bad = [m for m in sys.modules if m.startswith(('numba', 'cuda', 'cupy', 'torch'))]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_kernel_without_a_writable_cache_compiles_in_memory(cuda, monkeypatch):
+    """Where numba-cuda finds no writable cache folder (``cache=True`` raises
+    "cannot cache function"), the kernel is compiled without the disk cache
+    and the call still works; ``fastleaky info`` reports it."""
+    from fastleaky._backends import numba_cuda, numba_loops
+
+    real_jit = cuda.jit
+
+    def jit_without_locator(*args, **kwargs):
+        if kwargs.get("cache"):
+            raise RuntimeError("cannot cache function 'k': no locator available for file 'x'")
+        return real_jit(*args, **kwargs)
+
+    monkeypatch.setattr(cuda, "jit", jit_without_locator)
+    monkeypatch.setattr(numba_cuda, "_state", {})  # forget the kernels built so far
+    x = cases.sample("float32", 100)
+    got = fastleaky.leaky_relu(x, 0.2, backend="cuda")
+    assert_bitwise_equal(got, reference.leaky_relu(x, 0.2))
+    assert numba_loops.disk_cache_state()["uncached"]

@@ -13,10 +13,12 @@ from cython.parallel cimport prange
 
 cnp.import_array()
 
+from libc.stdint cimport uint16_t
+
 cdef extern from "_select.h" nogil:
-    ctypedef unsigned short fl_half
     ctypedef void (*fl_loop_f32)(const float *, const float *, float, float *, Py_ssize_t)
     ctypedef void (*fl_loop_f64)(const double *, const double *, double, double *, Py_ssize_t)
+    ctypedef void (*fl_loop_mixed)(const void *, const void *, float, float *, Py_ssize_t)
     int FASTLEAKY_ISA_DISPATCH
     int FASTLEAKY_HAVE_FLOAT16
     int FL_NUM_OPS
@@ -24,21 +26,19 @@ cdef extern from "_select.h" nogil:
     const char *fl_op_names[]
     fl_loop_f32 fl_loops_f32[]
     fl_loop_f64 fl_loops_f64[]
-
-# float16 goes through C's _Float16; Cython has no half type, so the values
-# cross as raw 16-bit patterns.
-cdef extern from *:
-    """
-    #include <string.h>
-    #include "_select.h"
-    static void fl_run_f16_bits(int op, const unsigned short *g, const unsigned short *x,
-                                unsigned short a, unsigned short *out, Py_ssize_t n) {
-        fl_half ah; memcpy(&ah, &a, sizeof ah);
-        fl_run_f16(op, (const fl_half *)g, (const fl_half *)x, ah, (fl_half *)out, n);
-    }
-    """
-    void fl_run_f16_bits(int op, const unsigned short *g, const unsigned short *x,
-                         unsigned short a, unsigned short *out, Py_ssize_t n) nogil
+    # float16: Cython has no half type, so the values cross as 16-bit patterns
+    int FL_H_NUM_ISAS
+    const char *fl_h_isa_names[]
+    int fl_h_isa
+    int fl_h_cpu_has(int isa)
+    int fl_half_set_isa(int isa)
+    void fl_half_init()
+    uint16_t fl_double_to_half_bits(double d)
+    bint FL_H_FINITE(uint16_t h)
+    void fl_run_f16(int op, const uint16_t *g, const uint16_t *x, uint16_t a, uint16_t *out,
+                    Py_ssize_t n)
+    void fl_g32x16(const void *g, const void *x, float a, float *out, Py_ssize_t n)
+    fl_loop_mixed fl_g16x32
 
 cdef extern from *:
     """
@@ -55,6 +55,29 @@ cdef extern from *:
 HAVE_OPENMP = bool(FASTLEAKY_HAVE_OPENMP)
 ISA_DISPATCH = bool(FASTLEAKY_ISA_DISPATCH)
 HAVE_FLOAT16 = bool(FASTLEAKY_HAVE_FLOAT16)
+
+fl_half_init()  # the best float16 loops this CPU runs
+
+
+def half_isa():
+    """The float16 loops in use: ``"avx512fp16"``, ``"avx512"``, ``"f16c"``
+    or ``"generic"`` (None without float16 loops)."""
+    return fl_h_isa_names[fl_h_isa].decode() if FASTLEAKY_HAVE_FLOAT16 else None
+
+
+def half_isas():
+    """The float16 loops this CPU and build can run, the best last."""
+    return [fl_h_isa_names[i].decode() for i in range(FL_H_NUM_ISAS) if fl_h_cpu_has(i)]
+
+
+def set_half_isa(str name):
+    """Use the float16 loops ``name`` (one of ``half_isas()``) from now on,
+    in every thread: for tests and measurements, which check each one on a
+    CPU that has several.  ValueError for loops this CPU cannot run."""
+    for i in range(FL_H_NUM_ISAS):
+        if fl_h_isa_names[i].decode() == name and fl_half_set_isa(i) == 0:
+            return
+    raise ValueError(f"float16 loops {name!r} cannot run here; available: {half_isas()}")
 
 # Chunks handed to threads are whole multiples of this many elements, so no
 # two threads write the same cache line (64 B = 16 float32).
@@ -97,32 +120,37 @@ cdef inline Py_ssize_t _chunk(Py_ssize_t n, int nthreads) noexcept nogil:
     return ((c + CHUNK_ALIGN - 1) // CHUNK_ALIGN) * CHUNK_ALIGN
 
 
-cdef void _run(int op, int typenum, char *g, char *x, double a, char *out,
+# What a block computes: one dtype throughout, or backward's two mixes of
+# float16 and float32 (result float32, as NumPy promotes).
+cdef enum Kind:
+    K_F32, K_F64, K_F16, K_G16_X32, K_G32_X16
+
+
+cdef void _run(int op, Kind kind, char *g, char *x, double a64, uint16_t a16, char *out,
                Py_ssize_t n) noexcept nogil:
-    """One contiguous block, dispatched on dtype and operation (the C tables)."""
-    if typenum == cnp.NPY_FLOAT32:
-        fl_loops_f32[op](<float *>g, <float *>x, <float>a, <float *>out, n)
-    elif typenum == cnp.NPY_FLOAT64:
-        fl_loops_f64[op](<double *>g, <double *>x, a, <double *>out, n)
+    """One contiguous block, dispatched on kind and operation (the C tables)."""
+    if kind == K_F32:
+        fl_loops_f32[op](<float *>g, <float *>x, <float>a64, <float *>out, n)
+    elif kind == K_F64:
+        fl_loops_f64[op](<double *>g, <double *>x, a64, <double *>out, n)
+    elif kind == K_F16:
+        fl_run_f16(op, <uint16_t *>g, <uint16_t *>x, a16, <uint16_t *>out, n)
+    elif kind == K_G16_X32:
+        fl_g16x32(g, x, <float>a64, <float *>out, n)
+    else:
+        fl_g32x16(g, x, <float>a64, <float *>out, n)
 
 
-cdef void _run_f16(int op, char *g, char *x, unsigned short a, char *out,
-                   Py_ssize_t n) noexcept nogil:
-    fl_run_f16_bits(op, <unsigned short *>g, <unsigned short *>x, a, <unsigned short *>out, n)
-
-
-cdef void _split(int op, int typenum, char *gp, char *xp, double a64, unsigned short a16,
-                 char *op_, Py_ssize_t n, Py_ssize_t itemsize, int nthreads) noexcept:
-    """Run the loop on ``nthreads`` contiguous chunks (serially when 1); GIL released."""
+cdef void _split(int op, Kind kind, char *gp, char *xp, double a64, uint16_t a16,
+                 char *op_, Py_ssize_t n, Py_ssize_t gsize, Py_ssize_t xsize,
+                 Py_ssize_t osize, int nthreads) noexcept:
+    """Run the loop on ``nthreads`` contiguous chunks (serially when 1); GIL
+    released.  ``gsize``, ``xsize``, ``osize``: the arrays' item sizes."""
     global _openmp_started
     cdef Py_ssize_t chunk, c, lo, hi, nchunks
-    cdef bint half = typenum == cnp.NPY_FLOAT16
     if nthreads <= 1 or n < 2 * CHUNK_ALIGN or not FASTLEAKY_HAVE_OPENMP or _serial_only:
         with nogil:
-            if half:
-                _run_f16(op, gp, xp, a16, op_, n)
-            else:
-                _run(op, typenum, gp, xp, a64, op_, n)
+            _run(op, kind, gp, xp, a64, a16, op_, n)
         return
     _openmp_started = True
     chunk = _chunk(n, nthreads)
@@ -130,11 +158,7 @@ cdef void _split(int op, int typenum, char *gp, char *xp, double a64, unsigned s
     for c in prange(nchunks, nogil=True, num_threads=nthreads, schedule="static"):
         lo = c * chunk
         hi = min(lo + chunk, n)
-        if half:
-            _run_f16(op, gp + lo * itemsize, xp + lo * itemsize, a16, op_ + lo * itemsize, hi - lo)
-        else:
-            _run(op, typenum, gp + lo * itemsize if gp != NULL else NULL, xp + lo * itemsize,
-                 a64, op_ + lo * itemsize, hi - lo)
+        _run(op, kind, gp + lo * gsize, xp + lo * xsize, a64, a16, op_ + lo * osize, hi - lo)
 
 
 # The operation numbers of the C tables, by name (``fastleaky.ops`` must agree).
@@ -157,16 +181,20 @@ def run(int op, cnp.ndarray g, cnp.ndarray x, alpha, cnp.ndarray out, int nthrea
     arrays of out's dtype; ``g`` is read by backward only; ``alpha`` a scalar
     of out's dtype; ``nthreads`` as ``threads.for_call`` gives it."""
     cdef int typenum = cnp.PyArray_TYPE(out)
+    cdef Kind kind
     cdef double a64 = 0.0
-    cdef unsigned short a16 = 0
+    cdef uint16_t a16 = 0
+    cdef Py_ssize_t itemsize = cnp.PyArray_ITEMSIZE(out)
     if op < 0 or op >= FL_NUM_OPS:
         raise ValueError(f"unknown operation code {op}")
     if typenum == cnp.NPY_FLOAT16:
+        kind = K_F16
         a16 = alpha.view("uint16")
     else:
+        kind = K_F32 if typenum == cnp.NPY_FLOAT32 else K_F64
         a64 = alpha
-    _split(op, typenum, <char *>cnp.PyArray_DATA(g), <char *>cnp.PyArray_DATA(x), a64, a16,
-           <char *>cnp.PyArray_DATA(out), cnp.PyArray_SIZE(out), cnp.PyArray_ITEMSIZE(out),
+    _split(op, kind, <char *>cnp.PyArray_DATA(g), <char *>cnp.PyArray_DATA(x), a64, a16,
+           <char *>cnp.PyArray_DATA(out), cnp.PyArray_SIZE(out), itemsize, itemsize, itemsize,
            1 if nthreads == 1 else _threads_for(nthreads))
 
 
@@ -175,7 +203,9 @@ def run(int op, cnp.ndarray g, cnp.ndarray x, alpha, cnp.ndarray out, int nthrea
 # in the loop, and at large sizes they are still a measurable share of a
 # threaded call.  ``plain_call`` does the checks of ``boundary.plain_out`` in
 # C for the one case it can prove simple -- exact ndarrays, C-contiguous and aligned,
-# native float32 or float64, a Python-float alpha, no out or a contiguous out
+# native float16, float32 or float64 (and backward's float16/float32 mixes,
+# computed in float32 as NumPy promotes them, without a converted copy), a
+# Python-float alpha finite in the result dtype, no out or a contiguous out
 # that is x itself or disjoint from the inputs -- picks the thread count by
 # the rules of ``threads.for_call`` and runs the loop.  For anything else it
 # returns NotImplemented and the caller takes the general path (same bits).
@@ -186,16 +216,19 @@ from libc.float cimport FLT_MAX
 from libc.math cimport isfinite
 from libc.stdlib cimport getenv
 
+cdef Py_ssize_t _parallel_min_f16 = 0
 cdef Py_ssize_t _parallel_min_f32 = 0
 cdef Py_ssize_t _parallel_min_f64 = 0
 cdef object _limit_var = None  # fastleaky.threads' context variable
 cdef bytes _env_threads = b""  # the environment variable that caps threads
 
 
-def set_plain_call_config(Py_ssize_t parallel_min_f32, Py_ssize_t parallel_min_f64,
-                          limit_var, str env_threads):
-    """Sizes from which ``plain_call`` uses threads, and where the thread cap lives."""
-    global _parallel_min_f32, _parallel_min_f64, _limit_var, _env_threads
+def set_plain_call_config(Py_ssize_t parallel_min_f16, Py_ssize_t parallel_min_f32,
+                          Py_ssize_t parallel_min_f64, limit_var, str env_threads):
+    """Sizes from which ``plain_call`` uses threads (per result dtype), and
+    where the thread cap lives."""
+    global _parallel_min_f16, _parallel_min_f32, _parallel_min_f64, _limit_var, _env_threads
+    _parallel_min_f16 = parallel_min_f16
     _parallel_min_f32 = parallel_min_f32
     _parallel_min_f64 = parallel_min_f64
     _limit_var = limit_var
@@ -273,38 +306,63 @@ def plain_call_threads():
 def plain_call(int op, object g, object x, object alpha, object out):
     """op: the operation number (g ignored unless backward)."""
     cdef cnp.ndarray xa, ga, oa
-    cdef int typenum, nthreads = 1
+    cdef int xtype, gtype, otype, nthreads = 1
+    cdef Kind kind
     cdef double a
-    cdef Py_ssize_t n
+    cdef uint16_t a16 = 0
+    cdef Py_ssize_t n, minimum
     if op < 0 or op >= FL_NUM_OPS:
         return NotImplemented
     if not cnp.PyArray_CheckExact(x) or not PyFloat_CheckExact(alpha):
         return NotImplemented
     xa = <cnp.ndarray>x
-    typenum = cnp.PyArray_TYPE(xa)
-    a = PyFloat_AS_DOUBLE(alpha)
-    n = cnp.PyArray_SIZE(xa)
-    if typenum == cnp.NPY_FLOAT32:
-        if not (-FLT_MAX <= a <= FLT_MAX):
+    xtype = gtype = cnp.PyArray_TYPE(xa)
+    if op == FL_BACKWARD:
+        if not cnp.PyArray_CheckExact(g):
             return NotImplemented
-        if n >= _parallel_min_f32:
-            nthreads = 0
-    elif typenum == cnp.NPY_FLOAT64:
-        if not isfinite(a):
+        gtype = cnp.PyArray_TYPE(<cnp.ndarray>g)
+    if gtype == xtype:
+        otype = xtype
+        if xtype == cnp.NPY_FLOAT32:
+            kind, minimum = K_F32, _parallel_min_f32
+        elif xtype == cnp.NPY_FLOAT64:
+            kind, minimum = K_F64, _parallel_min_f64
+        elif xtype == cnp.NPY_FLOAT16 and FASTLEAKY_HAVE_FLOAT16:
+            kind, minimum = K_F16, _parallel_min_f16
+        else:
             return NotImplemented
-        if n >= _parallel_min_f64:
-            nthreads = 0
+    elif FASTLEAKY_HAVE_FLOAT16 and gtype == cnp.NPY_FLOAT16 and xtype == cnp.NPY_FLOAT32:
+        kind, otype, minimum = K_G16_X32, cnp.NPY_FLOAT32, _parallel_min_f32
+    elif FASTLEAKY_HAVE_FLOAT16 and gtype == cnp.NPY_FLOAT32 and xtype == cnp.NPY_FLOAT16:
+        kind, otype, minimum = K_G32_X16, cnp.NPY_FLOAT32, _parallel_min_f32
     else:
         return NotImplemented
-    if not _plain(x, typenum):
+    # alpha in the result dtype: a C double cast to float rounds like NumPy's
+    # float64 -> float32 cast; to half, fl_double_to_half_bits rounds once,
+    # like NumPy's float64 -> float16.  Overflow: the general path raises.
+    a = PyFloat_AS_DOUBLE(alpha)
+    if otype == cnp.NPY_FLOAT32:
+        if not (-FLT_MAX <= a <= FLT_MAX):
+            return NotImplemented
+    elif otype == cnp.NPY_FLOAT64:
+        if not isfinite(a):
+            return NotImplemented
+    else:
+        a16 = fl_double_to_half_bits(a)
+        if not FL_H_FINITE(a16):
+            return NotImplemented
+    n = cnp.PyArray_SIZE(xa)
+    if n >= minimum:
+        nthreads = 0
+    if not _plain(x, xtype):
         return NotImplemented
     ga = xa
     if op == FL_BACKWARD:
-        if not _plain(g, typenum) or not cnp.PyArray_SAMESHAPE(<cnp.ndarray>g, xa):
+        if not _plain(g, gtype) or not cnp.PyArray_SAMESHAPE(<cnp.ndarray>g, xa):
             return NotImplemented
         ga = <cnp.ndarray>g
     if out is not None:
-        if not _plain(out, typenum) or not cnp.PyArray_SAMESHAPE(<cnp.ndarray>out, xa):
+        if not _plain(out, otype) or not cnp.PyArray_SAMESHAPE(<cnp.ndarray>out, xa):
             return NotImplemented
         oa = <cnp.ndarray>out
         if not cnp.PyArray_ISWRITEABLE(oa):
@@ -318,8 +376,54 @@ def plain_call(int op, object g, object x, object alpha, object out):
         if nthreads < 0:
             return NotImplemented
     if out is None:
-        oa = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa), typenum, 0)
-    # a C double cast to float rounds like NumPy's float64 -> float32 cast
-    _split(op, typenum, <char *>cnp.PyArray_DATA(ga), <char *>cnp.PyArray_DATA(xa), a, 0,
-           <char *>cnp.PyArray_DATA(oa), n, cnp.PyArray_ITEMSIZE(oa), nthreads)
+        oa = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa), otype, 0)
+    _split(op, kind, <char *>cnp.PyArray_DATA(ga), <char *>cnp.PyArray_DATA(xa), a, a16,
+           <char *>cnp.PyArray_DATA(oa), n, cnp.PyArray_ITEMSIZE(ga), cnp.PyArray_ITEMSIZE(xa),
+           cnp.PyArray_ITEMSIZE(oa), nthreads)
     return oa
+
+
+# ---- the raw-pointer entry (tensors) ----------------------------------------
+# For callers that hold memory NumPy does not describe (a torch tensor's data
+# pointer): no ndarray is built, so a small call costs a few hundred
+# nanoseconds instead of the microseconds of ``numpy()`` views.  The caller
+# guarantees what ``run`` requires (contiguous, native order, n elements of
+# one dtype each, ``out`` either ``x`` / ``g`` itself or disjoint from them).
+
+def pointer_call(int op, size_t g, size_t x, double alpha, size_t out, Py_ssize_t n,
+                 int typenum):
+    """The kernel of ``op`` on ``n`` elements at raw addresses, threads as
+    ``plain_call`` picks them (serial below the dtype's threshold, else the
+    runtime's count capped by ``thread_limit`` / the environment).
+
+    ``typenum``: NumPy's number of float16, float32 or float64 (one dtype
+    for every array); ``alpha`` is cast to it (rounded once).  Returns None,
+    or NotImplemented when Python must decide (an invalid thread cap in the
+    environment: the general path raises the error saying so).
+    """
+    cdef Kind kind
+    cdef uint16_t a16 = 0
+    cdef Py_ssize_t minimum, itemsize
+    cdef int nthreads = 1
+    if op < 0 or op >= FL_NUM_OPS:
+        raise ValueError(f"unknown operation code {op}")
+    if n < 0:
+        raise ValueError(f"negative element count {n}")
+    if typenum == cnp.NPY_FLOAT32:
+        kind, minimum, itemsize = K_F32, _parallel_min_f32, 4
+    elif typenum == cnp.NPY_FLOAT64:
+        kind, minimum, itemsize = K_F64, _parallel_min_f64, 8
+    elif typenum == cnp.NPY_FLOAT16 and FASTLEAKY_HAVE_FLOAT16:
+        kind, minimum, itemsize = K_F16, _parallel_min_f16, 2
+        a16 = fl_double_to_half_bits(alpha)
+    else:
+        raise TypeError(f"no compiled loop for NumPy type number {typenum}")
+    if n == 0:
+        return None
+    if n >= minimum:
+        nthreads = _thread_count()
+        if nthreads < 0:
+            return NotImplemented
+    _split(op, kind, <char *>g, <char *>x, alpha, a16, <char *>out, n,
+           itemsize, itemsize, itemsize, nthreads)
+    return None

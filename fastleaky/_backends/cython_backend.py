@@ -1,7 +1,8 @@
 """The ``cython`` backend: compiled C loops (``_cython_loop``), serial or OpenMP.
 
 A parallel call splits the array into one contiguous, cache-line aligned
-chunk per thread.  In a forked child of a process that ran OpenMP threads
+chunk per thread.  float16 has its own loops (``_select.h``), picked for the
+CPU when the extension loads; ``_loop.half_isa()`` names them.  In a forked child of a process that ran OpenMP threads
 the loops are serial (``_forksafe``).
 """
 
@@ -30,7 +31,7 @@ def available() -> tuple[bool, str]:
     features = [
         "OpenMP" if _loop.HAVE_OPENMP else "no OpenMP (serial only)",
         "ISA dispatch" if _loop.ISA_DISPATCH else "baseline ISA",
-        "native float16" if _loop.HAVE_FLOAT16 else "float16 via NumPy",
+        f"native float16 ({_loop.half_isa()})" if _loop.HAVE_FLOAT16 else "float16 via NumPy",
     ]
     return True, ", ".join(features)
 
@@ -56,7 +57,18 @@ def plain_entry():
     """``_loop.plain_call``: the plain case's checks and thread choice in C
     (see ``boundary.plain_out`` and ``threads.for_call``), told the current
     thresholds and where the thread cap lives."""
-    _loop.set_plain_call_config(config.parallel_min_for(np.dtype(np.float32)),
+    _loop.set_plain_call_config(config.parallel_min_for(np.dtype(np.float16)),
+                                config.parallel_min_for(np.dtype(np.float32)),
                                 config.parallel_min_for(np.dtype(np.float64)),
                                 threads._limit, config.ENV_THREADS)
     return _loop.plain_call
+
+
+def pointer_entry():
+    """``_loop.pointer_call(op, g, x, alpha, out, n, typenum)``: the kernel
+    on raw addresses (a tensor's memory), with ``plain_call``'s thread rules
+    and the current thresholds; None when the extension is not built."""
+    if _loop is None:
+        return None
+    plain_entry()  # the thresholds and the thread cap, shared with plain_call
+    return _loop.pointer_call

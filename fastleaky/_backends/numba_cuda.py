@@ -171,8 +171,20 @@ def _build(op_name, dtype):
     signature asks the driver for the device's compute capability)."""
     from numba import cuda
 
+    from .numba_loops import record_disk_cache
+
     func, signature, options = definition(op_name, dtype)
-    return cuda.jit([signature], cache=True, **options)(func), signature
+    try:
+        dispatcher = cuda.jit([signature], cache=True, **options)(func)
+    except RuntimeError as exc:
+        # No writable cache folder (a read-only install, no home folder):
+        # compile in memory, as the CPU loops do, rather than fail the call.
+        if "cannot cache" not in str(exc):
+            raise
+        record_disk_cache(func.__qualname__, None)
+        return cuda.jit([signature], **options)(func), signature
+    record_disk_cache(func.__qualname__, "numba-cuda's cache folder")
+    return dispatcher, signature
 
 
 def kernel(op, dtype):

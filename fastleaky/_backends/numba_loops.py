@@ -116,6 +116,12 @@ def njit_with_disk_cache(func, **options):
 _disk_cache: dict = {}
 
 
+def record_disk_cache(name: str, folder) -> None:
+    """Note where a kernel built elsewhere (the cuda backend) is cached, or
+    None when it was compiled without the disk cache."""
+    _disk_cache[name] = folder
+
+
 def disk_cache_state() -> dict:
     """``{"cached": [folders], "uncached": [function names]}`` for the
     functions built by ``njit_with_disk_cache`` so far in this process."""
