@@ -3,16 +3,58 @@
 from __future__ import annotations
 
 import argparse
+import decimal
+import os
 import sys
 
 import numpy as np
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line on stderr, naming the command, exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _environment_problems() -> list[tuple[str, str]]:
+    """(variable, why) for each FASTLEAKY_* setting that would make calls raise,
+    read afresh (the registry keeps the first value it read)."""
+    from . import config, registry, threads
+
+    problems = []
+    backend = os.environ.get(config.ENV_BACKEND, "").strip() or "auto"
+    try:
+        registry.check_name(backend)
+    except (ValueError, TypeError):
+        problems.append((config.ENV_BACKEND, f"{config.ENV_BACKEND}={backend!r} is not a "
+                         f"fastleaky backend; valid names: {', '.join(registry.NAMES)}"))
+    try:
+        threads.parse_env_threads(os.environ.get(config.ENV_THREADS, ""))
+    except ValueError as exc:
+        problems.append((config.ENV_THREADS, str(exc)))
+    return problems
+
+
 def _cmd_info(args) -> int:
+    """Everything ``info`` knows, even with a bad setting: the setting is named
+    at the top and left out of what follows, and the command then fails
+    (exit 2, one error line per setting): every call would raise on it."""
     from . import info
 
-    print(info.render_text())
-    return 0
+    problems = _environment_problems()
+    for name, _ in problems:
+        os.environ.pop(name, None)
+    text = info.render_text()
+    if problems:
+        lines = ["settings with errors (fastleaky calls raise ValueError until they are "
+                 "fixed or unset; ignored below):"]
+        lines += [f"  {why}" for _, why in problems]
+        text = "\n".join(lines) + "\n\n" + text
+    print(text, flush=True)
+    for _, why in problems:
+        print(f"fastleaky info: error: {why}", file=sys.stderr)
+    return 2 if problems else 0
 
 
 def _cmd_demo(args) -> int:
@@ -60,17 +102,21 @@ def _cmd_tune(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from . import __version__
+
+    parser = _Parser(
         prog="fastleaky",
         description="LeakyReLU kernels: information, demos and comparison reports."
     )
+    parser.add_argument("--version", action="version", version=f"fastleaky {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("info", help="versions, backends and why they are (un)available")
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("demo", help="run every backend once and compare with the reference")
-    p.add_argument("--size", type=_count, default=1_000_000, help="elements (default 1e6)")
+    p.add_argument("--size", type=whole_number, default=1_000_000,
+                   help="elements, e.g. 1000 or 1e3 (default 1e6)")
     p.add_argument("--dtype", choices=["float16", "float32", "float64"], default="float32")
     p.add_argument("--alpha", type=float, default=0.01)
     p.set_defaults(func=_cmd_demo)
@@ -95,9 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # named by the subcommand that was given them, not the top level
+        sub = parser._subparsers._group_actions[0].choices[args.command]
+        sub.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        _check_environment()
+        if args.command != "info":  # info names a bad setting instead of failing on it
+            _check_environment()
         return args.func(args)
     except (ValueError, TypeError, OSError, RuntimeError, ImportError) as exc:
         print(f"fastleaky {args.command}: error: {exc}", file=sys.stderr)
@@ -107,14 +157,26 @@ def main(argv=None) -> int:
         return 2
 
 
-def _count(text: str) -> int:
+def whole_number(text: str) -> int:
+    """A count in any notation a user types: ``1000``, ``1_000``, ``1e3``,
+    ``1.5e6``; exact for any size (no float rounding); >= 0.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        For anything that is not a whole number >= 0.
+    """
     try:
-        value = int(text)
-    except ValueError:
+        value = decimal.Decimal(text.strip())
+    except decimal.InvalidOperation:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not value.is_finite() or value != value.to_integral_value():
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}")
     if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text.strip()}")
+    if value.adjusted() > 100:
+        raise argparse.ArgumentTypeError(f"too large: {text!r}")
+    return int(value)
 
 
 def _check_environment() -> None:

@@ -26,7 +26,11 @@ def _python_m(*args, **kw):
 
 
 def _one_error_line(capsys, *argv):
-    assert cli.main(list(argv)) != 0
+    try:
+        status = cli.main(list(argv))
+    except SystemExit as exc:  # a usage error, from the argument parser
+        status = exc.code
+    assert status == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
     assert "Traceback" not in err[0] and err[0].startswith(f"fastleaky {argv[0]}: error:")
@@ -87,8 +91,13 @@ def test_bench_writes_the_three_files(tmp_path, capsys):
         assert prov.get(key), key
     assert "numba_threading_layer" in prov["threading"]
     md = (folder / "report.md").read_text()
-    assert "![GB/s vs size](throughput.png)" in md and "## Provenance" in md
+    assert "](throughput.png)" in md and "## Provenance" in md
+    assert "measured too briefly" in md  # a 1-repeat sweep cannot be called quiet
     assert "| numpy:copyto | " in md
+    for r in data["results"]:
+        assert len(r["samples"]) == 1 and r["ratio_best_copy"] is not None
+        if r["family"] == "limit":
+            assert r["ratio_best_copy"] <= 1.0
     out = capsys.readouterr().out
     assert "numpy:where" in out and "report.md" in out
 
@@ -131,15 +140,18 @@ def test_report_renders_pytest_benchmark_json(tmp_path, capsys):
     done = subprocess.run(
         [sys.executable, "-m", "pytest", str(BENCHMARKS), "-q", "-p", "no:cacheprovider",
          "--benchmark-enable", "--bench-sizes", "1000", "-k", "numpy and float32",
-         "--benchmark-max-time", "0.001", "--benchmark-min-rounds", "2",
+         "--bench-repeats", "3", "--bench-min-repeat-ms", "0.1",
          "--benchmark-json", str(json_file)],
         capture_output=True, text=True, timeout=300, cwd=BENCHMARKS.parent)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    measured = json.loads(json_file.read_text())["benchmarks"]
+    assert {b["stats"]["rounds"] for b in measured} == {3}  # fastleaky bench's timing
+    assert all("other_cpus" in b["extra_info"]["machine"] for b in measured)
     folder = tmp_path / "out"
     assert cli.main(["report", str(json_file), "--output", str(folder)]) == 0
     assert sorted(p.name for p in folder.iterdir()) == sorted(report.FILES)
     md = (folder / "report.md").read_text()
-    assert "## float32: GB/s (ratio to the copy limit)" in md
+    assert "## float32: GB/s ±spread (× best copy)" in md
     assert "| numpy:copyto | 1.0" not in md  # GB/s first, then the ratio
     assert "numpy:where" in md and "## Provenance" in md and "pytest" in md
 
@@ -156,7 +168,7 @@ def test_report_errors_are_one_line(tmp_path, capsys):
 
 @pytest.mark.parametrize("suffix, magic", [(".png", b"\x89PNG"), (".svg", b"<svg")])
 def test_plot_writes_png_and_svg(tmp_path, suffix, magic, capsys):
-    path = tmp_path / "sub" / f"leaky{suffix}"
+    path = tmp_path / f"leaky{suffix}"
     assert cli.main(["plot", "--alpha", "0.1", "--alpha", "0.5", "--xmin", "-3",
                      "-o", str(path)]) == 0
     assert magic in path.read_bytes()[:400]
@@ -189,7 +201,8 @@ def test_bench_isolate_measures_each_implementation_in_its_own_process(tmp_path,
     assert data["settings"]["isolated"] is True
     assert "fresh process" in data["settings"]["timing"]
     got = [(r["dtype"], r["size"], r["impl"]) for r in data["results"]]
-    names = ["numpy:copyto", "fastleaky:cython", "numpy:where"]  # maximum: wrong at 1.5
+    copies = [n for n, i in impls.registry().items() if i.family == "limit"]  # always run
+    names = [*copies, "fastleaky:cython", "numpy:where"]  # maximum: wrong at 1.5
     assert got == [("float32", n, name) for n in (1000, 3000) for name in names]
     for r in data["results"]:
         assert len(r["samples"]) == 4 == r["repeats"]  # 2 rounds x 2 repeats
@@ -230,3 +243,128 @@ def test_bench_isolate_keeps_the_worst_output_check(monkeypatch):
     measured = isolated.run(chosen, settings, rounds=3)
     assert measured["results"][0]["check"] == "WRONG (max rel. err 1e+00)"
     assert measured["results"][0]["samples"] == [1e-6] * 3
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"fastleaky {__import__('fastleaky').__version__}"
+
+
+def test_sizes_in_any_notation_everywhere(capsys):
+    assert cli.main(["demo", "--size", "1e3"]) == 0
+    assert "leaky_relu on 1,000 float32 values" in capsys.readouterr().out
+    assert [cli.whole_number(t) for t in ("1000", "1_000", "1e3", "1.5e6", "0")] == [
+        1000, 1000, 1000, 1_500_000, 0]
+    assert cli.whole_number("123456789012345678901") == 123456789012345678901  # exact
+    for bad in ("1.5", "abc", "-1", "nan", "inf", "1e999"):
+        with pytest.raises(__import__("argparse").ArgumentTypeError):
+            cli.whole_number(bad)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["bench", "--alpha", "nan"], "alpha must be finite"),
+    (["bench", "--sizes", "1e20"], "--sizes: 100,000,000,000,000,000,000 float32 elements"),
+    (["bench", "--repeats", "0"], "--repeats: must be >= 1"),
+    (["bench", "--rounds", "0"], "--rounds: must be >= 1"),
+    (["bench", "--min-repeat-ms", "-1"], "--min-repeat-ms: must be a finite number >= 0"),
+    (["bench", "--bogus"], "unrecognized arguments: --bogus"),
+    (["demo", "--size", "1.5"], "not a whole number"),
+])
+def test_bad_bench_arguments_are_one_line_and_write_nothing(argv, words, tmp_path, capsys):
+    folder = tmp_path / "never"
+    line = _one_error_line(capsys, *argv, *(["-o", str(folder)] if argv[0] == "bench" else []))
+    assert words in line, line
+    assert not folder.exists()
+
+
+def test_report_takes_the_bench_folder(tmp_path, capsys):
+    folder = tmp_path / "first"
+    assert cli.main(["bench", *TINY, "--impls", "numpy:*", "-o", str(folder)]) == 0
+    again = tmp_path / "again"
+    assert cli.main(["report", str(folder), "-o", str(again)]) == 0
+    assert sorted(p.name for p in again.iterdir()) == sorted(report.FILES)
+    capsys.readouterr()
+    assert "without a results.json" in _one_error_line(capsys, "report", str(tmp_path))
+
+
+def _valid_results():
+    rec = {"impl": "numpy:where", "family": "peer", "device": "cpu", "dtype": "float32",
+           "size": 1000, "nbytes": 4000, "seconds": 1e-6, "samples": [1e-6]}
+    return {"format": report.FORMAT, "results": [rec]}
+
+
+def _valid_pytest_benchmark():
+    return {"benchmarks": [{"extra_info": {"impl": "numpy:where", "family": "peer",
+                                           "dtype": "float32", "size": 1000, "nbytes": 4000},
+                            "stats": {"median": 1e-6, "q1": 1e-6, "q3": 1e-6}}]}
+
+
+def _broken(make, path, value):
+    data = make()
+    *where, last = path
+    target = data
+    for key in where:
+        target = target[key]
+    if value is KeyError:
+        del target[last]
+    else:
+        target[last] = value
+    return data
+
+
+@pytest.mark.parametrize("make, path, value, words", [
+    (_valid_results, ["results", 0, "dtype"], KeyError, "results[0].dtype"),
+    (_valid_results, ["results"], KeyError, "results: expected a list"),
+    (_valid_results, ["results", 0, "seconds"], -1.0, "results[0].seconds"),
+    (_valid_results, ["results", 0, "seconds"], float("nan"), "results[0].seconds"),
+    (_valid_results, ["results", 0, "size"], 1e400, "results[0].size"),
+    (_valid_results, ["results", 0, "samples"], [1e-6, -2.0], "results[0].samples[1]"),
+    (_valid_results, ["results", 0, "dtype"], "int32", "floating-point dtype"),
+    (_valid_pytest_benchmark, ["benchmarks", 0], None, "benchmarks[0]: expected an object"),
+    (_valid_pytest_benchmark, ["benchmarks", 0, "extra_info", "size"], 1e400,
+     "extra_info.size"),
+    (_valid_pytest_benchmark, ["benchmarks", 0, "extra_info", "dtype"], KeyError,
+     "extra_info.dtype"),
+    (_valid_pytest_benchmark, ["benchmarks", 0, "stats", "median"], float("nan"),
+     "stats.median"),
+    (_valid_pytest_benchmark, ["benchmarks", 0, "stats"], KeyError, "stats: expected an"),
+])
+def test_malformed_files_are_one_line_and_write_nothing(make, path, value, words, tmp_path,
+                                                        capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(_broken(make, path, value)))
+    folder = tmp_path / "never"
+    line = _one_error_line(capsys, "report", str(bad), "-o", str(folder))
+    assert "not a valid benchmark file" in line and words in line, line
+    assert not folder.exists()
+
+
+def test_pytest_benchmark_without_datetime_renders(tmp_path, capsys):
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(_valid_pytest_benchmark()))  # no datetime, no machine_info
+    folder = tmp_path / "out"
+    assert cli.main(["report", str(good), "-o", str(folder)]) == 0
+    assert sorted(p.name for p in folder.iterdir()) == sorted(report.FILES)
+    assert "not watched" in (folder / "report.md").read_text()
+
+
+def test_plot_output_must_be_a_file_in_an_existing_folder(tmp_path, capsys):
+    assert "is a folder" in _one_error_line(capsys, "plot", "-o", str(tmp_path))
+    missing = tmp_path / "missing" / "dir" / "x.png"
+    assert "no folder" in _one_error_line(capsys, "plot", "-o", str(missing))
+    assert not (tmp_path / "missing").exists()
+
+
+def test_info_names_a_bad_setting_and_still_reports(capsys, monkeypatch):
+    monkeypatch.setenv("FASTLEAKY_BACKEND", "bogus")
+    monkeypatch.setenv("FASTLEAKY_NUM_THREADS", "two")
+    assert cli.main(["info"]) == 2  # everything printed, then a failure naming them
+    captured = capsys.readouterr()
+    assert "FASTLEAKY_BACKEND='bogus' is not a fastleaky backend" in captured.out
+    assert "FASTLEAKY_NUM_THREADS='two' is not a whole number" in captured.out
+    assert "backends:" in captured.out and "threads:" in captured.out
+    assert "dispatcher thresholds" in captured.out and "GPU:" in captured.out
+    err = captured.err.strip().splitlines()
+    assert len(err) == 2 and all(e.startswith("fastleaky info: error: FASTLEAKY_") for e in err)

@@ -9,21 +9,40 @@ import time
 from pathlib import Path
 
 from .. import cases
+from . import activity
 
 DEFAULT_OUTPUT = "fastleaky-report"
 
 
 def _sizes(text: str) -> tuple[int, ...]:
+    from ..cli import whole_number
+
     sizes = []
     for part in text.replace(" ", "").split(","):
-        try:
-            value = float(part.replace("_", ""))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a size: {part!r}") from None
-        if not value.is_integer() or value < 1:
+        value = whole_number(part)
+        if value < 1:
             raise argparse.ArgumentTypeError(f"sizes are whole numbers >= 1, got {part!r}")
-        sizes.append(int(value))
+        sizes.append(value)
     return tuple(sizes)
+
+
+def _at_least_one(text: str) -> int:
+    from ..cli import whole_number
+
+    value = whole_number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
 
 
 def _dtypes(text: str) -> tuple[str, ...]:
@@ -60,13 +79,14 @@ def add_commands(sub) -> None:
                    help="only implementations matching these names or globs "
                    "(e.g. 'fastleaky:*,torch:*'); the copy limit and np.where always run")
     p.add_argument("--alpha", type=float, default=0.01, help="slope for x <= 0 (default 0.01)")
-    p.add_argument("--repeats", type=int, help="timed repeats per cell (default 5, 7 full)")
-    p.add_argument("--min-repeat-ms", type=float, default=2.0,
+    p.add_argument("--repeats", type=_at_least_one,
+                   help="timed repeats per cell, >= 1 (default 5, 7 full)")
+    p.add_argument("--min-repeat-ms", type=_non_negative, default=2.0,
                    help="loop each call until a repeat lasts this long (default 2 ms)")
     p.add_argument("--isolate", action="store_true",
                    help="run each implementation alone in fresh processes, so that other "
                    "libraries' idle threads do not compete for the cores (slower)")
-    p.add_argument("--rounds", type=int, default=3,
+    p.add_argument("--rounds", type=_at_least_one, default=3,
                    help="with --isolate: passes over the implementations (default 3)")
     p.add_argument("--output", "-o", default=DEFAULT_OUTPUT, metavar="DIR",
                    help=f"report folder (default ./{DEFAULT_OUTPUT})")
@@ -77,11 +97,31 @@ def add_commands(sub) -> None:
         "report", help="the bench report from pytest-benchmark JSON or results.json",
         description="Render report.md and throughput.png from the JSON that "
         "`pytest benchmarks/ --benchmark-enable --benchmark-json FILE.json` writes "
-        "(or from a results.json of `fastleaky bench`).")
+        "(or from a results.json of `fastleaky bench`, or the folder holding it). "
+        "The whole file is checked first; nothing is written if it is not valid.")
     p.add_argument("file", metavar="FILE.json")
     p.add_argument("--output", "-o", metavar="DIR",
                    help=f"report folder (default ./{DEFAULT_OUTPUT})", default=DEFAULT_OUTPUT)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "compare", help="per-cell speed ratios of two runs; fails on a regression",
+        description="Compare two benchmark results (results.json of `fastleaky bench`, "
+        "its folder, or pytest-benchmark JSON, in any mix): per cell (implementation, "
+        "dtype, size) the time ratio NEW/BASE, judged faster, slower or same against "
+        "the cells' spread. Exit 1 when a chosen implementation got slower by more "
+        "than --fail-above percent; 2 on an error.")
+    p.add_argument("base", metavar="BASE")
+    p.add_argument("new", metavar="NEW")
+    p.add_argument("--impls", type=_names, metavar="PATTERN,...", default=["fastleaky:*"],
+                   help="implementations held to --fail-above and summarised (names "
+                   "or globs; default 'fastleaky:*')")
+    p.add_argument("--fail-above", type=_non_negative, metavar="PERCENT",
+                   help="exit 1 if a chosen implementation's time grew by more than "
+                   "this (and beyond the spread) in any cell, e.g. 25")
+    p.add_argument("--all", action="store_true",
+                   help="show every implementation, not only the chosen ones")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser(
         "plot", help="draw LeakyReLU and its derivative to PNG or SVG",
@@ -152,6 +192,8 @@ def print_table(results: list[dict]) -> None:
     from . import report
 
     table = report.rows(report.enrich(results))
+    del_cols = {table[0].index("× np.copyto")}  # in the files; the console keeps the limit
+    table = [[c for i, c in enumerate(row) if i not in del_cols] for row in table]
     header, body = table[0], table[1:]
     try:
         from rich.console import Console
@@ -162,16 +204,39 @@ def print_table(results: list[dict]) -> None:
             print("  ".join(c.ljust(w) if i < 3 else c.rjust(w)
                             for i, (c, w) in enumerate(zip(row, widths))))
         return
-    t = Table(title="LeakyReLU: median time per call (GB/s counts read + write)")
+    t = Table(title="LeakyReLU: median time per call (GB/s counts read + write; "
+              f"spread: ± half the interquartile range; {report.MARK_BUSY} busy machine, "
+              f"{report.MARK_WIDE} wide spread)")
     for i, name in enumerate(header):
-        t.add_column(name, justify="left" if i < 3 or i == len(header) - 1 else "right")
+        t.add_column(name, justify="left" if i < 3 or i >= len(header) - 2 else "right")
     previous = None
     for row in body:
         if previous is not None and row[:2] != previous:
             t.add_section()
         previous = row[:2]
         t.add_row(*row)
-    Console(width=max(150, Console().width)).print(t)
+    Console(width=max(170, Console().width)).print(t)
+
+
+def print_disturbance(results: list[dict], prov: dict | None) -> None:
+    """The machine's state in plain words on stderr: a warning when it was busy."""
+    from . import report
+
+    state = report.disturbance(results, prov)
+    if state["state"] == "busy":
+        print("\nWARNING: the machine was busy while measuring. " + "\n".join(state["lines"]),
+              file=sys.stderr)
+    else:
+        print("\n" + state["lines"][0], file=sys.stderr)
+
+
+def _check_alpha(alpha: float) -> None:
+    """The API's own check (finite real), before anything is measured."""
+    import numpy as np
+
+    import fastleaky
+
+    fastleaky.leaky_relu(np.zeros(1, np.float32), alpha)
 
 
 def cmd_bench(args) -> int:
@@ -182,6 +247,7 @@ def cmd_bench(args) -> int:
         for impl in chosen:
             print(f"{impl.name:<28} {impl.family:<10} {impl.device:<5} {impl.description}")
         return 0
+    _check_alpha(args.alpha)
     settings = runner.Settings(
         sizes=args.sizes or (cases.BENCH_SIZES_QUICK if args.quick else cases.BENCH_SIZES_FULL),
         dtypes=args.dtypes or (cases.BENCH_DTYPES_QUICK if args.quick else cases.BENCH_DTYPES),
@@ -189,8 +255,10 @@ def cmd_bench(args) -> int:
         repeats=args.repeats or (5 if args.quick else 7),
         min_repeat_s=args.min_repeat_ms / 1e3,
     )
-    if settings.repeats < 1 or settings.min_repeat_s < 0 or args.rounds < 1:
-        raise ValueError("--repeats and --rounds must be >= 1 and --min-repeat-ms >= 0")
+    too_big = runner.too_big(settings)
+    if too_big:
+        more = f" (and {len(too_big) - 1} more)" if len(too_big) > 1 else ""
+        raise MemoryError(f"--sizes: {too_big[0]}{more}; choose smaller sizes")
     folder = _writable_folder(args.output)
     started = time.perf_counter()
     prov = provenance.collect(gpu=any(i.device == "cuda" for i in chosen))
@@ -206,11 +274,15 @@ def cmd_bench(args) -> int:
         with _Progress(total) as progress:
             measured = runner.run(chosen, settings, progress)
         how = "implementations interleaved within each size, in one process"
+    if not measured["results"]:
+        reasons = sorted({s["reason"] for s in measured["skipped"]})
+        raise RuntimeError("nothing could be measured: " + "; ".join(reasons))
     if args.isolate and any(i.name.startswith("torch") for i in chosen):
         import torch  # noqa: F401  (measured elsewhere; imported so its threads are named)
     # Numba's threading layer is only known once a parallel loop ran: read it again.
     prov["threading"] = provenance.info.threading_info()
     prov["load_average_end"] = provenance.load_average()
+    prov["machine_activity"] = activity.source()
     elapsed = time.perf_counter() - started
     data = {
         "provenance": prov,
@@ -227,24 +299,34 @@ def cmd_bench(args) -> int:
         "impls": runner.describe(chosen),
         **measured,
     }
+    contents = report.render(data)
     print_table(measured["results"])
-    paths = report.write(data, folder)
+    paths = report.write_contents(contents, folder)
     print(f"\nmeasured in {elapsed:.1f} s; wrote " + ", ".join(str(p) for p in paths))
+    print_disturbance(measured["results"], prov)
     return 0
 
 
 def cmd_report(args) -> int:
     from . import report
 
-    path = Path(args.file)
-    if not path.is_file():
-        raise OSError(f"no such file: {str(path)!r}")
-    data = report.load(path)
+    data = report.load(args.file)
+    contents = report.render(data)
     folder = _writable_folder(args.output)
     print_table(data["results"])
-    paths = report.write(data, folder)
+    paths = report.write_contents(contents, folder)
     print("wrote " + ", ".join(str(p) for p in paths))
+    print_disturbance(data["results"], data.get("provenance"))
     return 0
+
+
+def cmd_compare(args) -> int:
+    from . import compare, report
+
+    base, new = report.load(args.base), report.load(args.new)
+    result = compare.compare(base, new, args.impls, args.fail_above)
+    print(compare.render(result, show_all=args.all))
+    return 1 if result["failed"] else 0
 
 
 def cmd_plot(args) -> int:
@@ -252,8 +334,13 @@ def cmd_plot(args) -> int:
 
     alphas = args.alpha or [0.01, 0.1, 0.3]
     out = Path(args.output)
-    if out.parent != Path(""):
-        _writable_folder(out.parent)
+    if out.is_dir():
+        raise ValueError(f"{str(out)!r} is a folder: give a file name ending in .png or .svg")
+    folder = out.parent if out.parent != Path("") else Path(".")
+    if not folder.is_dir():
+        raise OSError(f"cannot write {str(out)!r}: no folder {str(folder)!r}")
+    if not os.access(folder, os.W_OK):
+        raise OSError(f"cannot write {str(out)!r}: the folder {str(folder)!r} is read-only")
     path = plot_function(out, alphas, args.xmin, args.xmax)
     print(f"wrote {path}")
     return 0

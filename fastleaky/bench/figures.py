@@ -58,6 +58,5 @@ def plot_function(path, alphas=(0.01,), xmin: float = -2.0, xmax: float = 2.0) -
             ax.legend(loc="upper left", fontsize=9)
     ax_f.set_ylabel("f(x)")
     ax_g.set_ylabel("f'(x)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120)  # into an existing folder: a typo does not make folders
     return path

@@ -6,9 +6,9 @@ that does the work once and returns the result.  Callables that write into a
 buffer and return nothing carry that buffer as ``.output``.
 
 Families: ``fastleaky`` (every backend, plus "auto"), ``peer`` (what a user
-would write otherwise: NumPy, numexpr, PyTorch, CuPy) and ``limit`` (a plain
-copy of the same bytes: nothing that reads x and writes out can beat it by
-much).  A new peer is one entry in :func:`registry`.
+would write otherwise: NumPy, numexpr, PyTorch, CuPy) and ``limit`` (plain
+copies of the same bytes, on one thread and on all cores: nothing that
+reads x and writes out can beat the fastest of them by much).  A new peer is one entry in :func:`registry`.
 """
 
 from __future__ import annotations
@@ -40,8 +40,11 @@ class Impl:
     sync: Callable[[], None] | None = field(default=None, repr=False)
 
 
-# Names of the copy limits: ratios are against these, per device.
+# The plain copy of each device (the "× np.copyto" column); the limit itself,
+# "best copy", is per cell the fastest of every copy measured there (family
+# "limit"), so that it exists with or without PyTorch.
 COPY_LIMIT = {"cpu": "numpy:copyto", "cuda": "cuda:copy"}
+PARALLEL_COPY = "numba:copy-parallel"
 # The baseline the "speed-up" column divides by.
 BASELINE = "numpy:where"
 
@@ -155,6 +158,12 @@ def _copyto(d: Data):
     return _writes(functools.partial(np.copyto, d.out, d.x), d.out)
 
 
+def _parallel_copy(d: Data):
+    from . import parallel_copy
+
+    return _writes(functools.partial(parallel_copy.copy, d.x, d.out), d.out)
+
+
 # ---- numexpr ----------------------------------------------------------------------------
 
 
@@ -260,11 +269,14 @@ def registry() -> dict[str, Impl]:
     cuda_ok = "cuda" in info and info["cuda"].available
 
     impls.append(Impl(COPY_LIMIT["cpu"], "limit", "cpu", _copyto,
-                      "np.copyto(out, x): the single-thread copy limit", expects="copy"))
+                      "np.copyto(out, x): a copy on one thread", expects="copy"))
+    if _installed("numba"):
+        impls.append(Impl(PARALLEL_COPY, "limit", "cpu", _parallel_copy,
+                          "fastleaky's copy on all cores: a Numba prange loop moving each "
+                          "element's bits", expects="copy"))
     if _installed("torch"):
         impls.append(Impl("torch:copy", "limit", "cpu", _torch_copy,
-                          "torch out.copy_(x): a copy on all cores (the best copy)",
-                          expects="copy"))
+                          "torch out.copy_(x): PyTorch's copy on all cores", expects="copy"))
     impls.append(Impl("fastleaky:auto", "fastleaky", "cpu", _fastleaky_host("auto"),
                       "fastleaky.leaky_relu(x, a, out=out)"))
     impls.append(Impl("fastleaky:auto-alloc", "fastleaky", "cpu", _fastleaky_alloc,

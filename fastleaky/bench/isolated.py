@@ -14,7 +14,8 @@ passes: ``rounds`` go round the
 implementations, starting one further along each pass, so drift on the
 machine hits all of them alike.  A process does the usual warm-up,
 calibration and ``repeats`` timed repeats per cell; the reported time is
-the median over every repeat of every round.
+the median over every repeat of every round; a cell is disturbed when
+other work kept the machine busy while any of its processes measured it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import activity
 from . import impls as impls_mod
 from .runner import Settings
 
@@ -43,6 +45,7 @@ def run(chosen, settings: Settings, rounds: int = _ROUNDS_DEFAULT,
         progress: Callable[[str, bool], None] | None = None) -> dict:
     """Measure like ``runner.run``, each implementation in its own processes."""
     samples: dict[tuple, list[float]] = {}
+    windows: dict[tuple, list[dict]] = {}
     first: dict[tuple, dict] = {}
     skipped: dict[tuple, dict] = {}
     for r in range(rounds):
@@ -54,6 +57,8 @@ def run(chosen, settings: Settings, rounds: int = _ROUNDS_DEFAULT,
             for rec in measured["results"]:
                 key = (rec["impl"], rec["dtype"], rec["size"])
                 samples.setdefault(key, []).extend(rec["samples"])
+                if rec.get("machine"):
+                    windows.setdefault(key, []).append(rec["machine"])
                 first.setdefault(key, rec)
                 if _badness(rec["check"]) > _badness(first[key]["check"]):  # the worst seen
                     first[key] = {**first[key], "check": rec["check"]}
@@ -63,8 +68,12 @@ def run(chosen, settings: Settings, rounds: int = _ROUNDS_DEFAULT,
                 progress(f"round {r + 1}/{rounds} {impl.name}", True)
     results = []
     for key, rec in first.items():
+        seen = windows.get(key, [])
+        worst = max(seen, key=lambda w: w["other_cpus"], default=None)
         results.append({**rec, "seconds": float(np.median(samples[key])),
-                        "samples": samples[key], "repeats": len(samples[key])})
+                        "samples": samples[key], "repeats": len(samples[key]),
+                        "machine": worst,
+                        "disturbed": any(activity.busy(w) for w in seen)})
     order = {name: i for i, name in enumerate(i.name for i in chosen)}
     results.sort(key=lambda rec: (settings.dtypes.index(rec["dtype"]),
                                   settings.sizes.index(rec["size"]), order[rec["impl"]]))

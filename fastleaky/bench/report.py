@@ -2,38 +2,83 @@
 
 Both ``fastleaky bench`` and ``fastleaky report`` (from pytest-benchmark JSON)
 end here, so the two give the same report.  A result record is one cell:
-``impl, family, device, dtype, size, nbytes, seconds`` (median per call) and
-``check`` (the output compared with the reference); :func:`enrich` adds the
-derived columns.
+``impl, family, device, dtype, size, nbytes, seconds`` (median per call),
+``samples`` (every repeat's time per call) or ``q1``/``q3`` (pytest-benchmark's
+quartiles), ``check`` (the output compared with the reference) and, from
+``fastleaky bench``, ``machine``/``disturbed`` (what other work did meanwhile);
+:func:`enrich` adds the derived columns.
+
+The limit, "best copy", has one definition everywhere: per cell (device,
+dtype, size), the fastest of the copies measured in that run (family
+"limit": ``np.copyto`` on one thread and the multi-threaded copies).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import os
 from pathlib import Path
 
-from . import provenance
+import numpy as np
+
+from . import activity, provenance, schema
 from .impls import BASELINE, COPY_LIMIT
 
 FORMAT = "fastleaky-bench/1"
-BEST_COPY = {"cpu": "torch:copy"}
 FILES = ("report.md", "throughput.png", "results.json")
+# A cell whose interquartile range exceeds this share of its median is marked.
+WIDE_SPREAD = 0.20
+MARK_BUSY = "†"
+MARK_WIDE = "‡"
+
+
+def _quartiles(r: dict) -> tuple[float, float] | None:
+    samples = r.get("samples")
+    if samples:
+        q1, q3 = np.percentile(samples, [25, 75])
+        return float(q1), float(q3)
+    if r.get("q1") is not None and r.get("q3") is not None:
+        return float(r["q1"]), float(r["q3"])
+    return None
 
 
 def enrich(results: list[dict]) -> list[dict]:
-    """Add ``gbps`` (read + write), ``ratio_copy`` (to the copy limit of the same
-    device, dtype and size), ``ratio_best_copy`` and ``speedup`` (vs np.where)."""
+    """Add the derived columns to each record.
+
+    ``gbps`` (read + write), ``q1``/``q3`` and ``spread`` (interquartile
+    range over the median, None without repeats), ``wide`` (spread above
+    ``WIDE_SPREAD``), ``ratio_copy`` (time of ``np.copyto`` over this one, same
+    cell), ``best_copy`` (the fastest copy of the cell) and ``ratio_best_copy``,
+    ``speedup`` (vs np.where) and ``disturbed``.
+    """
     index = {(r["impl"], r["dtype"], r["size"]): r for r in results}
+    fastest_copy: dict[tuple, dict] = {}
+    for r in results:
+        if r.get("family") == "limit":
+            key = (r.get("device", "cpu"), r["dtype"], r["size"])
+            if key not in fastest_copy or r["seconds"] < fastest_copy[key]["seconds"]:
+                fastest_copy[key] = r
     out = []
     for r in results:
         r = dict(r)
-        r["gbps"] = 2 * r["nbytes"] / r["seconds"] / 1e9 if r["seconds"] > 0 else math.nan
+        device = r.get("device", "cpu")
+        r["gbps"] = 2 * r["nbytes"] / r["seconds"] / 1e9
+        quartiles = _quartiles(r)
+        if quartiles:
+            r["q1"], r["q3"] = quartiles
+            r["spread"] = (quartiles[1] - quartiles[0]) / r["seconds"]
+        else:
+            r["spread"] = None
+        r["wide"] = r["spread"] is not None and r["spread"] > WIDE_SPREAD
+        r["disturbed"] = bool(r.get("disturbed", False))
         key = (r["dtype"], r["size"])
-        limit = index.get((COPY_LIMIT.get(r["device"], ""), *key))
-        best = index.get((BEST_COPY.get(r["device"], ""), *key))
+        limit = index.get((COPY_LIMIT.get(device, ""), *key))
+        best = fastest_copy.get((device, *key))
         base = index.get((BASELINE, *key))
         r["ratio_copy"] = limit["seconds"] / r["seconds"] if limit else None
+        r["best_copy"] = best["impl"] if best else None
         r["ratio_best_copy"] = best["seconds"] / r["seconds"] if best else None
         r["speedup"] = base["seconds"] / r["seconds"] if base else None
         out.append(r)
@@ -58,6 +103,17 @@ def time_label(seconds: float) -> str:
     return f"{seconds:.3f} s"
 
 
+def spread_label(r: dict) -> str:
+    """"±4%": half the interquartile range of the repeats over the median."""
+    if r.get("spread") is None:
+        return "-"
+    return f"±{50 * r['spread']:.0f}%"
+
+
+def marks(r: dict) -> str:
+    return (MARK_BUSY if r.get("disturbed") else "") + (MARK_WIDE if r.get("wide") else "")
+
+
 def _num(v, fmt=".2f", suffix="") -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:{fmt}}{suffix}"
 
@@ -67,15 +123,24 @@ def _ordered(values, order):
     return seen + sorted(set(values) - set(seen))
 
 
+def machine_label(r: dict) -> str:
+    m = r.get("machine")
+    if not m:
+        return "-"
+    return f"{'busy' if r.get('disturbed') else 'quiet'} ({m['other_cpus']:.2f} CPUs)"
+
+
 def rows(results: list[dict]) -> list[list[str]]:
     """The long table: one row per (dtype, size, implementation)."""
-    header = ["dtype", "size", "implementation", "time", "GB/s", "× copy limit",
-              "× best copy", "speed-up vs np.where", "output vs reference"]
+    header = ["dtype", "size", "implementation", "time (median)", "spread", "GB/s",
+              "× best copy", "× np.copyto", "speed-up vs np.where", "other work",
+              "output vs reference"]
     body = []
     for r in results:
-        body.append([r["dtype"], size_label(r["size"]), r["impl"], time_label(r["seconds"]),
-                     _num(r["gbps"]), _num(r["ratio_copy"]), _num(r["ratio_best_copy"]),
-                     _num(r["speedup"], ".1f", "×"), r.get("check", "-")])
+        body.append([r["dtype"], size_label(r["size"]), r["impl"] + marks(r),
+                     time_label(r["seconds"]), spread_label(r), _num(r["gbps"]),
+                     _num(r["ratio_best_copy"]), _num(r["ratio_copy"]),
+                     _num(r["speedup"], ".1f", "×"), machine_label(r), r.get("check", "-")])
     return [header] + body
 
 
@@ -86,7 +151,7 @@ def _md_table(table: list[list[str]], align_right_from: int = 1) -> list[str]:
 
 
 def summary_tables(results: list[dict], impl_order: list[str]) -> dict[str, list[list[str]]]:
-    """Per dtype: implementation x size, cells "GB/s (ratio to the copy limit)"."""
+    """Per dtype: implementation x size, cells "GB/s ±spread (× best copy)" and marks."""
     tables = {}
     for dtype in _ordered({r["dtype"] for r in results}, ["float32", "float64", "float16"]):
         cells = {(r["impl"], r["size"]): r for r in results if r["dtype"] == dtype}
@@ -97,11 +162,70 @@ def summary_tables(results: list[dict], impl_order: list[str]) -> dict[str, list
             row = [name]
             for s in sizes:
                 r = cells.get((name, s))
-                row.append("-" if r is None else
-                           f"{_num(r['gbps'], '.1f')} ({_num(r['ratio_copy'])})")
+                if r is None:
+                    row.append("-")
+                    continue
+                spread = f" {spread_label(r)}" if r.get("spread") is not None else ""
+                row.append(f"{_num(r['gbps'], '.1f')}{spread} "
+                           f"({_num(r['ratio_best_copy'])}){marks(r)}")
             table.append(row)
         tables[dtype] = table
     return tables
+
+
+def _group_label(cells) -> str:
+    """"float32 at 1e6, 1e7; float64 at 1e3" for (dtype, size) pairs."""
+    by_dtype: dict[str, list[int]] = {}
+    for dtype, size in sorted(set(cells), key=lambda c: (c[0], c[1])):
+        by_dtype.setdefault(dtype, []).append(size)
+    return "; ".join(f"{d} at {', '.join(size_label(s) for s in sizes)}"
+                     for d, sizes in by_dtype.items())
+
+
+def disturbance(results: list[dict], provenance_: dict | None = None) -> dict:
+    """What the report must say about the machine: ``state`` ("busy", "quiet",
+    "unjudged" or "unwatched"), the disturbed (dtype, size) cases and the
+    advice, as ``lines`` of plain text."""
+    watched = [r for r in results if r.get("machine")]
+    busy = [r for r in results if r.get("disturbed")]
+    cpus = (provenance_ or {}).get("logical_cpus") or os.cpu_count() or 1
+    if not watched:
+        return {"state": "unwatched", "cells": [], "lines": [
+            "Other work on the machine was not watched while measuring (no machine CPU "
+            "counters here, or a file written without them): a busy machine would not "
+            "show."]}
+    total = {(r["dtype"], r["size"]) for r in watched}
+    brief = {(r["dtype"], r["size"]) for r in watched if not activity.judged(r["machine"])}
+    brief_line = (f"{len(brief)} of {len(total)} (dtype, size) cases were measured too "
+                  f"briefly (under {activity.JUDGE_MIN_SECONDS:g} s) for the machine's CPU "
+                  f"counters to tell whether other work disturbed them: {_group_label(brief)}.")
+    if not busy:
+        most = max(r["machine"]["other_cpus"] for r in watched)
+        if brief:
+            return {"state": "unjudged", "cells": [], "lines": [
+                f"No busy stretch was seen (other work used at most {most:.2f} of {cpus} "
+                f"CPUs), but {brief_line}"]}
+        return {"state": "quiet", "cells": [], "lines": [
+            f"The machine was quiet while measuring: other work used at most "
+            f"{most:.2f} of {cpus} CPUs during any (dtype, size)."]}
+    groups = {(r["dtype"], r["size"]) for r in busy}
+    worst = max(r["machine"]["other_cpus"] for r in busy)
+    steal = max(r["machine"].get("steal_cpus", 0.0) for r in watched)
+    lines = [
+        f"Other work kept up to {worst:.2f} of {cpus} CPUs busy "
+        + (f"(steal up to {steal:.2f}) " if steal >= activity.BUSY_CPUS else "")
+        + f"while {len(groups)} of {len(total)} (dtype, size) cases were measured: "
+        f"{_group_label(groups)}.",
+        f"Their {len(busy)} cells (marked {MARK_BUSY}) may be far slower than this machine "
+        "is when quiet, multi-threaded implementations most of all: do not read them as "
+        "its speed.",
+        "What to do: re-run at a quieter time (see `uptime`/`top` for what else runs); "
+        "or with `--isolate`; or cap the threads to the CPUs left free "
+        "(`FASTLEAKY_NUM_THREADS`, `OMP_NUM_THREADS`, `NUMBA_NUM_THREADS`).",
+    ]
+    if brief:
+        lines.append(brief_line)
+    return {"state": "busy", "cells": sorted(groups), "lines": lines}
 
 
 def markdown(report: dict, plot_name: str | None = "throughput.png") -> str:
@@ -109,21 +233,35 @@ def markdown(report: dict, plot_name: str | None = "throughput.png") -> str:
     impls = report.get("impls", {})
     settings = report.get("settings", {})
     alpha = settings.get("alpha", 0.01)
-    lines = [
-        "# fastleaky: LeakyReLU comparison report",
-        "",
+    state = disturbance(results, report.get("provenance"))
+    lines = ["# fastleaky: LeakyReLU comparison report", ""]
+    if state["state"] == "busy":
+        lines += ["> **Warning: measured on a busy machine.** " + state["lines"][0]]
+        for line in state["lines"][1:]:
+            lines += [">", f"> {line}"]
+        lines.append("")
+    else:
+        lines += [state["lines"][0], ""]
+    lines += [
         f"LeakyReLU (alpha={alpha}) on contiguous 1-D arrays of standard normal values "
         "(edge values spread through them). Effective GB/s = 2 × bytes / time: x read "
-        "once and the result written once; temporaries are not counted. The ratio is "
-        "to the copy limit (`np.copyto` of the same array on the host, a device-to-device "
-        "copy on a GPU): nothing that reads x and writes a result can be much faster. "
+        "once and the result written once; temporaries are not counted. "
+        "\"× best copy\" is the time of the best copy over this one's, per cell: the "
+        "fastest of the copies of the same array measured in the same run (`np.copyto` "
+        "on one thread, the multi-threaded copies; a device-to-device copy on a GPU). "
+        "Nothing that reads x and writes a result can be much faster. "
         f"{settings.get('timing', '')}".rstrip(),
+        "",
+        f"Each cell: median GB/s, ± half the interquartile range of the repeats as a "
+        f"share of the median, and (× best copy). {MARK_BUSY}: measured while other work "
+        f"kept the machine busy; {MARK_WIDE}: spread (interquartile range) above "
+        f"{WIDE_SPREAD:.0%} of the median.",
         "",
     ]
     if plot_name:
-        lines += [f"![GB/s vs size]({plot_name})", ""]
+        lines += [f"![GB/s vs size, higher is better]({plot_name})", ""]
     for dtype, table in summary_tables(results, list(impls)).items():
-        lines += [f"## {dtype}: GB/s (ratio to the copy limit)", ""]
+        lines += [f"## {dtype}: GB/s ±spread (× best copy)", ""]
         lines += _md_table(table) + [""]
     lines += ["## All measurements", ""]
     lines += _md_table(rows(results), align_right_from=3) + [""]
@@ -135,7 +273,7 @@ def markdown(report: dict, plot_name: str | None = "throughput.png") -> str:
     skipped = report.get("skipped", [])
     if skipped:
         lines += ["## Not measured", ""]
-        seen = {}
+        seen: dict[tuple, list[str]] = {}
         for s in skipped:
             seen.setdefault((s["impl"], s["reason"]), []).append(
                 f"{s['dtype']} n={size_label(s['size'])}")
@@ -146,119 +284,111 @@ def markdown(report: dict, plot_name: str | None = "throughput.png") -> str:
     return "\n".join(lines)
 
 
-def plot_throughput(report: dict, path) -> None:
-    """GB/s vs size (log-log), one panel per dtype, one line per implementation;
-    the copy limit drawn as the roofline."""
-    from matplotlib.figure import Figure
+def render(report: dict) -> dict[str, bytes]:
+    """The three files' contents, made in memory: nothing is written if any fails."""
+    from .throughput import plot_throughput
 
-    results = enrich(report["results"])
-    dtypes = _ordered({r["dtype"] for r in results}, ["float32", "float64", "float16"])
-    impl_order = _ordered({r["impl"] for r in results}, list(report.get("impls", {})))
-    fig = Figure(figsize=(5.2 * max(len(dtypes), 1), 5.4), layout="constrained")
-    axes = fig.subplots(1, max(len(dtypes), 1), sharey=True, squeeze=False)[0]
-    styles = {"fastleaky": "-", "peer": "--", "limit": ":"}
-    colors = {}
-    # tab10 without its gray (C7), which would read as the gray roofline
-    palette = [f"C{i}" for i in range(10) if i != 7] + ["olive", "navy", "teal", "maroon", "gold"]
-    for name in impl_order:
-        if name not in COPY_LIMIT.values():
-            colors[name] = palette[len(colors) % len(palette)]
-    for ax, dtype in zip(axes, dtypes):
-        here = [r for r in results if r["dtype"] == dtype]
-        for name in impl_order:
-            pts = sorted((r["size"], r["gbps"]) for r in here if r["impl"] == name)
-            if not pts:
-                continue
-            xs, ys = zip(*pts)
-            family = next(r["family"] for r in here if r["impl"] == name)
-            if name in COPY_LIMIT.values():
-                ax.plot(xs, ys, color="black", lw=3, alpha=0.55, label=f"{name} (copy limit)")
-                ax.fill_between(xs, ys, min(ys) / 100, color="gray", alpha=0.10, lw=0)
-            else:
-                ax.plot(xs, ys, styles.get(family, "-"), marker="o", ms=3.5, lw=1.6,
-                        color=colors[name], label=name)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_title(dtype)
-        ax.set_xlabel("elements")
-        ax.grid(True, which="major", alpha=0.35)
-        ax.grid(True, which="minor", alpha=0.12)
-    axes[0].set_ylabel("GB/s (read + write)")
-    handles, labels = [], []
-    for ax in axes:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    prov = report.get("provenance", {})
-    fig.suptitle(f"LeakyReLU throughput — {prov.get('cpu', '')}, "
-                 f"{prov.get('logical_cpus', '?')} CPUs ({prov.get('date', '')[:10]})",
-                 fontsize=11)
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels) or 1),
-               fontsize=8.5, frameon=False)
-    fig.savefig(path, dpi=110)
+    report = {**report, "format": FORMAT}
+    results_json = json.dumps({**report, "results": enrich(report["results"])},
+                              indent=1, default=str) + "\n"
+    png = io.BytesIO()
+    plot_throughput(report, png)
+    return {"report.md": markdown(report, "throughput.png").encode(),
+            "throughput.png": png.getvalue(), "results.json": results_json.encode()}
 
 
 def write(report: dict, folder) -> list[Path]:
     """report.md, throughput.png and results.json in ``folder``; returns the paths."""
+    return write_contents(render(report), folder)
+
+
+def write_contents(contents: dict[str, bytes], folder) -> list[Path]:
+    """Write what :func:`render` made to ``folder`` (created if needed)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / name for name in FILES]
-    report = {**report, "format": FORMAT}
-    paths[2].write_text(json.dumps({**report, "results": enrich(report["results"])},
-                                   indent=1, default=str) + "\n")
-    plot_throughput(report, paths[1])
-    paths[0].write_text(markdown(report, paths[1].name))
+    paths = []
+    for name in FILES:
+        path = folder / name
+        path.write_bytes(contents[name])
+        paths.append(path)
     return paths
 
 
 def from_pytest_benchmark(data: dict) -> dict:
-    """A report (as :func:`write` takes) from pytest-benchmark's ``--benchmark-json``."""
+    """A report (as :func:`write` takes) from pytest-benchmark's ``--benchmark-json``
+    (validated first: :class:`schema.SchemaError` names what is wrong)."""
+    schema.validate_pytest_benchmark(data)
     results, impls = [], {}
-    for bench in data.get("benchmarks", []):
+    for bench in data["benchmarks"]:
         extra = bench.get("extra_info") or {}
         if "impl" not in extra:
             continue  # not one of ours
-        results.append({
+        stats = bench["stats"]
+        rec = {
             "impl": extra["impl"], "family": extra.get("family", "peer"),
             "device": extra.get("device", "cpu"), "dtype": extra["dtype"],
-            "size": int(extra["size"]), "nbytes": int(extra["nbytes"]),
-            "seconds": float(bench["stats"]["median"]),
-            "repeats": int(bench["stats"].get("rounds", 0)),
-            "loops": int(bench["stats"].get("iterations", 1) or 1),
+            "size": extra["size"], "nbytes": extra["nbytes"],
+            "seconds": float(stats["median"]),
+            "repeats": int(stats.get("rounds") or 0),
+            "loops": int(stats.get("iterations") or 1),
             "check": extra.get("check", "-"),
-        })
+        }
+        if stats.get("data"):
+            rec["samples"] = [float(v) for v in stats["data"]]
+        elif stats.get("q1") is not None and stats.get("q3") is not None:
+            rec["q1"], rec["q3"] = float(stats["q1"]), float(stats["q3"])
+        if isinstance(extra.get("machine"), dict):
+            rec["machine"] = extra["machine"]
+            rec["disturbed"] = activity.busy(extra["machine"])
+        results.append(rec)
         impls.setdefault(extra["impl"], {
             "family": extra.get("family", "peer"), "device": extra.get("device", "cpu"),
             "description": extra.get("description", ""), "note": extra.get("note", "")})
     if not results:
         raise ValueError("no fastleaky benchmarks in this file (was it written by "
                          "`pytest benchmarks/ --benchmark-enable --benchmark-json FILE`?)")
-    machine = data.get("machine_info", {})
+    machine = data.get("machine_info") or {}
     prov = dict(machine.get("fastleaky") or {})
     prov.setdefault("cpu", (machine.get("cpu") or {}).get("brand_raw", machine.get("processor")))
     prov.setdefault("python", machine.get("python_version"))
-    prov.setdefault("date", data.get("datetime"))
+    prov.setdefault("date", data.get("datetime") or "unknown")
     prov["command"] = prov.get("command") or "pytest benchmarks/ --benchmark-json"
-    alpha = next((b["extra_info"].get("alpha") for b in data["benchmarks"]
-                  if (b.get("extra_info") or {}).get("alpha") is not None), 0.01)
-    timing = ("Timing: pytest-benchmark (calibrated rounds, median per call; each "
-              "implementation measured in turn, not interleaved).")
+    alpha = next((b["extra_info"]["alpha"] for b in data["benchmarks"]
+                  if isinstance(b.get("extra_info"), dict)
+                  and b["extra_info"].get("alpha") is not None), 0.01)
+    timing = ("Timing: pytest-benchmark, each implementation measured in turn (not "
+              "interleaved); the rounds and calls per round as benchmarks/ chose them; "
+              "the median time per call.")
     return {"provenance": prov, "impls": impls, "results": results, "skipped": [],
             "settings": {"alpha": alpha, "timing": timing, "source": "pytest-benchmark"}}
 
 
 def load(path) -> dict:
-    """A report from results.json (``fastleaky bench``) or pytest-benchmark JSON."""
-    text = Path(path).read_text()
+    """A validated report from results.json (``fastleaky bench``) or pytest-benchmark
+    JSON; ValueError (one line) for anything else."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / "results.json").is_file():
+            raise ValueError(f"{str(path)!r} is a folder without a results.json")
+        path = path / "results.json"
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise OSError(f"no such file: {str(path)!r}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not JSON (not text)") from None
     try:
         data = json.loads(text)
     except ValueError as exc:
         raise ValueError(f"{path} is not JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path} holds no benchmark results")
-    if data.get("format") == FORMAT:
-        return data
-    if "benchmarks" in data:
-        return from_pytest_benchmark(data)
+        raise ValueError(f"{path} holds no benchmark results (not a JSON object)")
+    try:
+        if data.get("format") == FORMAT:
+            schema.validate_results(data)
+            return data
+        if "benchmarks" in data:
+            return from_pytest_benchmark(data)
+    except schema.SchemaError as exc:
+        raise ValueError(f"{path}: not a valid benchmark file: {exc}") from None
     raise ValueError(f"{path} is neither pytest-benchmark JSON nor a fastleaky results.json")

@@ -5,8 +5,14 @@ its output checked against the reference once, then warmed up (this is where
 Numba compiles) while finding how many calls make one repeat last at least
 ``min_repeat_s``.  The repeats then go round the implementations in turn,
 starting one further along each round, so drift (frequency, other jobs on
-the machine) hits all of them alike.  Reported: the median time per call.
-GPU work is synchronized before each clock reading.
+the machine) hits all of them alike.  Reported: the median time per call,
+and every repeat's time (``samples``) for the spread.  GPU work is
+synchronized before each clock reading.
+
+Around the timed repeats of each (dtype, size) the machine's CPU time and
+this process's are read (``activity``): the record of every cell measured
+then says how many CPUs other work kept busy meanwhile (``machine``) and
+whether that was enough to disturb it (``disturbed``).
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ import numpy as np
 
 from .. import cases
 from ..info import available_memory
+from . import activity
 from . import impls as impls_mod
-from .impls import COPY_LIMIT, Data, Impl, Unsupported
+from .impls import Data, Impl, Unsupported
 
 # Bytes of memory a case needs per input byte: x, out, the reference result
 # and its temporary for the check, and one allocating implementation's result.
@@ -42,8 +49,8 @@ def select(patterns: list[str] | None = None, backends: list[str] | None = None)
     """The implementations to run: all, or those matching ``patterns`` (names or
     globs such as ``"torch:*"``) and, for fastleaky's own, ``backends``.
 
-    The copy limits and the NumPy baseline are always kept: every ratio in
-    the report is relative to them.
+    The copies (family "limit") and the NumPy baseline are always kept:
+    every ratio in the report is relative to them.
     """
     from .. import registry
 
@@ -59,7 +66,7 @@ def select(patterns: list[str] | None = None, backends: list[str] | None = None)
             if not fnmatch.filter(available, pattern):
                 raise ValueError(f"no implementation matches {pattern!r}; "
                                  f"known: {', '.join(available)}")
-    keep = set(COPY_LIMIT.values()) | {impls_mod.BASELINE}
+    keep = {n for n, i in available.items() if i.family == "limit"} | {impls_mod.BASELINE}
     chosen = []
     for name, impl in available.items():
         wanted = True
@@ -99,6 +106,22 @@ def calibrate(fn, sync, min_repeat_s: float) -> int:
         loops = min(max(2 * loops, grow), 1 << 30)
 
 
+def memory_needed(dtype: str, size: int) -> int:
+    """Bytes of memory measuring one (dtype, size) case needs."""
+    return size * np.dtype(dtype).itemsize * _BYTES_PER_INPUT_BYTE
+
+
+def too_big(settings: Settings) -> list[str]:
+    """The cases that cannot fit in the memory available now, each with why."""
+    mem = available_memory()
+    if mem is None:
+        return []
+    return [f"{size:,} {dtype} elements need about {memory_needed(dtype, size) / 2**30:,.1f} "
+            f"GiB, {mem / 2**30:.1f} GiB available"
+            for dtype in settings.dtypes for size in settings.sizes
+            if memory_needed(dtype, size) > mem]
+
+
 def run(chosen: list[Impl], settings: Settings,
         progress: Callable[[str, bool], None] | None = None) -> dict:
     """Measure; returns ``{"results": [...], "skipped": [...]}`` (one record per cell)."""
@@ -106,9 +129,8 @@ def run(chosen: list[Impl], settings: Settings,
     mem = available_memory()
     for dtype in settings.dtypes:
         for size in settings.sizes:
-            nbytes = size * np.dtype(dtype).itemsize
-            if mem is not None and nbytes * _BYTES_PER_INPUT_BYTE > mem:
-                reason = (f"needs about {nbytes * _BYTES_PER_INPUT_BYTE / 2**30:.1f} GiB, "
+            if mem is not None and memory_needed(dtype, size) > mem:
+                reason = (f"needs about {memory_needed(dtype, size) / 2**30:.1f} GiB, "
                           f"{mem / 2**30:.1f} GiB available")
                 skipped += [_skip(i, dtype, size, reason) for i in chosen]
                 for impl in chosen:
@@ -149,10 +171,12 @@ def _run_case(chosen, dtype, size, settings, skipped, progress) -> list[dict]:
             loops = calibrate(fn, impl.sync, settings.min_repeat_s)
             ready.append((impl, fn, loops, status))
         per_call = {impl.name: [] for impl, *_ in ready}
+        before = activity.read()
         for r in range(settings.repeats):
             shift = r % max(len(ready), 1)
             for impl, fn, loops, _ in ready[shift:] + ready[:shift]:
                 per_call[impl.name].append(time_loops(fn, loops, impl.sync) / loops)
+        window = activity.between(before, activity.read())
         for impl in chosen:
             _step(progress, impl, dtype, size)
     finally:
@@ -162,7 +186,7 @@ def _run_case(chosen, dtype, size, settings, skipped, progress) -> list[dict]:
         {"impl": impl.name, "family": impl.family, "device": impl.device, "dtype": dtype,
          "size": size, "nbytes": nbytes, "seconds": float(np.median(per_call[impl.name])),
          "samples": per_call[impl.name], "repeats": settings.repeats, "loops": loops,
-         "check": status}
+         "check": status, "machine": window, "disturbed": activity.busy(window)}
         for impl, fn, loops, status in ready
     ]
 
