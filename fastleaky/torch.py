@@ -1,39 +1,76 @@
-"""PyTorch integration: a differentiable LeakyReLU running fastleaky's kernels.
+"""PyTorch integration: LeakyReLU as PyTorch operators on fastleaky's kernels.
 
 ``leaky_relu`` and ``LeakyReLU`` are drop-in replacements for
 ``torch.nn.functional.leaky_relu`` and ``torch.nn.LeakyReLU``: forward and
-backward are bit-exact with them (float16, float32, float64 and bfloat16, on
-CPU and CUDA), and the gradient at exactly ``x == 0`` is ``negative_slope``,
-as in PyTorch.  Both passes run on the tensors' own memory: CPU tensors
-through zero-copy NumPy views, CUDA tensors through
-``__cuda_array_interface__``.
+backward give PyTorch's bits (float16, float32, float64 and bfloat16, on
+CPU and CUDA; NaN results are NaN, their payload bits aside, see below), and
+the gradient at exactly ``x == 0`` is ``negative_slope``, as in PyTorch.
+
+The operators.  Importing this module registers, through ``torch.library``,
+
+- ``torch.ops.fastleaky.leaky_relu(Tensor self, float negative_slope=0.01,
+  str backend="auto") -> Tensor`` and
+- ``torch.ops.fastleaky.leaky_relu_backward(Tensor grad_output, Tensor self,
+  float negative_slope=0.01, str backend="auto") -> Tensor``,
+
+with CPU and CUDA kernels, fake (meta) kernels for ``torch.compile`` and
+``torch.export``, batching rules for ``torch.func.vmap`` and autograd
+formulas (the backward's own backward included, so double backward works).
+``leaky_relu`` wraps them in one ``torch.autograd.Function`` that adds
+forward-mode AD (``torch.func.jvp``), so ``torch.compile(fullgraph=True)``,
+``torch.func.grad``/``vmap``/``jacrev``/``jvp``/``hessian`` and
+``torch.jit.script`` (of a ``LeakyReLU`` module, or of code calling
+``torch.ops.fastleaky.leaky_relu``) all work.  ``backend`` travels as an
+operator argument and is resolved when the kernel runs (so a compiled graph
+follows ``fastleaky.use_backend`` and ``FASTLEAKY_BACKEND`` at call time).
+
+The lean path.  In eager mode, for a plain CPU tensor (contiguous, float16,
+float32 or float64, computed by the Cython loops), the kernels run on the
+tensor's memory through its data pointer, and a call is one autograd node
+whose backward (without ``create_graph``) calls the backward kernel
+directly: no dispatcher round trip, no NumPy view.  Everything else goes
+through the operators, which give the same bits.
 
 Half precision: PyTorch multiplies float16 and bfloat16 values by the slope
 in float32 and rounds the product once to the tensor's type.  Where the
 slope is exact in float16 (0, 0.25, 0.5, -0.5, 1.5, ...) that is what
 fastleaky's float16 kernel computes as well; otherwise (0.01, 0.2, ...) and
-for bfloat16 this module computes in a float32 temporary so the results
-stay bit-exact with PyTorch.  (``fastleaky.leaky_relu`` on a float16 tensor
+for bfloat16 the kernel computes in a float32 temporary and PyTorch rounds
+it to the tensor's type.  (``fastleaky.leaky_relu`` on a float16 tensor
 instead follows NumPy: alpha cast to float16 first.)
 
-In place: ``inplace=True`` overwrites the input and saves what backward
-needs.  For ``negative_slope >= 0`` the output is positive exactly where
-the input was, so the output itself serves; for a negative slope it is not
-(both signs map to positive values), so a one-byte mask of ``x > 0`` is
-saved before the input is overwritten.  (PyTorch refuses that case.)
+NaN bits: a NaN input gives a NaN of the same sign in float32 and float64
+(payload kept, as in PyTorch); in float16 and bfloat16 the payload (and for
+bfloat16 the sign) of a NaN result are not guaranteed to be PyTorch's --
+PyTorch's own half-precision results for one NaN input differ with the
+element's position in the tensor (vectorised body or scalar tail).  A
+signalling NaN in ``grad_output`` where ``x > 0`` is passed through
+unchanged (PyTorch multiplies by 1, which quiets it).
+
+In place: ``inplace=True`` overwrites the input (its version counter is
+bumped, as by a torch in-place op) and saves what backward needs.  For
+``negative_slope >= 0`` the output is positive exactly where the input was,
+so the output itself serves; for a negative slope it is not (both signs map
+to positive values), so a one-byte mask of ``x > 0`` is saved before the
+input is overwritten.  (PyTorch refuses that case.)
 
 Importing this module imports torch; ``import fastleaky`` does not.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
-from . import api, boundary, registry
+from . import api, boundary, ops, registry
+from ._interop import torch_tensors as _tensors
 
 __all__ = ["LeakyReLU", "leaky_relu"]
 
+
+# ---------------------------------------------------------------- kernels
 
 def _via_float32(dtype: torch.dtype, slope: float) -> bool:
     """Whether PyTorch's float32 product differs from fastleaky's own kernel here."""
@@ -42,40 +79,237 @@ def _via_float32(dtype: torch.dtype, slope: float) -> bool:
     return dtype == torch.float16 and float(np.float16(slope)) != float(np.float32(slope))
 
 
-def _forward(x, slope, out, backend):
-    """``out[...] = leaky_relu(x)`` as PyTorch rounds it; ``x``, ``out`` detached."""
-    if _via_float32(x.dtype, slope):
-        out.copy_(api.leaky_relu(x.float(), slope, backend=backend))
-    else:
-        api.leaky_relu(x, slope, out=out, backend=backend)
+def _compute(op: ops.Op, g: torch.Tensor, x: torch.Tensor, slope: float,
+             backend: str) -> torch.Tensor:
+    """A new tensor: ``op`` on detached CPU or CUDA tensors, as PyTorch rounds it
+    (``g`` is read by the backward only)."""
+    dtype = x.dtype
+    if (
+        (dtype is torch.float32 or dtype is torch.float64)
+        and _tensors.plain(x)
+        and (op is not ops.BACKWARD
+             or (g.dtype is dtype and g.shape == x.shape and _tensors.plain(g)))
+        and _tensors.cython_for_floats(backend)
+    ):  # the lean path: the loops on the tensors' own memory
+        out = torch.empty_like(x)
+        _tensors.run_pointers(op.code, g, x, slope, out)
+        return out
+    if _via_float32(dtype, slope):
+        g32 = x32 = x.float()
+        if op is ops.BACKWARD:
+            g32 = g.float()
+        return _compute(op, g32, x32, slope, backend).to(dtype)
+    x = x.contiguous()
+    g = x if op is not ops.BACKWARD else g.contiguous()
+    name = registry.requested_name(backend)
+    if (_tensors.plain(x) and (g is x or _tensors.plain(g))
+            and _tensors.runs_on_pointers(name, dtype, x.numel())):
+        out = torch.empty_like(x)
+        _tensors.run_pointers(op.code, g, x, slope, out)
+        return out
+    # the general path: other backends, CUDA (through the array interface)
+    arrays = (g.detach(), x.detach()) if op is ops.BACKWARD else (x.detach(),)
+    out = torch.empty(x.shape, dtype=dtype, device=x.device)
+    return api.compute(op, arrays, slope, out=out, backend=name)
 
 
-def _backward(grad_output, sign, slope, backend):
-    """``grad_output`` where ``sign > 0``, else ``grad_output * slope``."""
-    g = grad_output.detach()
-    if sign.dtype != g.dtype:  # the bool mask saved by the in-place negative-slope case
-        sign = sign.to(g.dtype)
-    if _via_float32(g.dtype, slope):
-        return api.leaky_relu_backward(g.float(), sign.float(), slope, backend=backend).to(
-            g.dtype
+def _forward_kernel(self, negative_slope=0.01, backend="auto"):
+    return _compute(ops.FORWARD, self, self, negative_slope, backend)
+
+
+def _backward_kernel(grad_output, self, negative_slope=0.01, backend="auto"):
+    if grad_output.dtype != self.dtype or grad_output.shape != self.shape:
+        raise ValueError(
+            f"grad_output ({grad_output.dtype}, {tuple(grad_output.shape)}) must have "
+            f"the dtype and shape of self ({self.dtype}, {tuple(self.shape)})"
         )
-    out = torch.empty(g.shape, dtype=g.dtype, device=g.device)
-    return api.leaky_relu_backward(g, sign.detach(), slope, out=out, backend=backend)
+    return _compute(ops.BACKWARD, grad_output, self, negative_slope, backend)
 
 
-class _LeakyReLUFunction(torch.autograd.Function):
+# ---------------------------------------------------------------- the operators
+
+_LIB = torch.library.Library("fastleaky", "DEF")
+_LIB.define("leaky_relu(Tensor self, float negative_slope=0.01, str backend='auto') -> Tensor")
+_LIB.define("leaky_relu_backward(Tensor grad_output, Tensor self, "
+            "float negative_slope=0.01, str backend='auto') -> Tensor")
+for _device in ("CPU", "CUDA"):
+    _LIB.impl("leaky_relu", _forward_kernel, _device)
+    _LIB.impl("leaky_relu_backward", _backward_kernel, _device)
+
+_forward_op = torch.ops.fastleaky.leaky_relu.default
+_backward_op = torch.ops.fastleaky.leaky_relu_backward.default
+
+
+@torch.library.register_fake("fastleaky::leaky_relu", lib=_LIB)
+def _forward_fake(self, negative_slope=0.01, backend="auto"):
+    return torch.empty(self.shape, dtype=self.dtype, device=self.device)
+
+
+@torch.library.register_fake("fastleaky::leaky_relu_backward", lib=_LIB)
+def _backward_fake(grad_output, self, negative_slope=0.01, backend="auto"):
+    torch._check(grad_output.dtype == self.dtype and grad_output.shape == self.shape,
+                 lambda: "grad_output must have the dtype and shape of self")
+    return torch.empty(self.shape, dtype=self.dtype, device=self.device)
+
+
+# Elementwise: a batched input is just a bigger input.
+@torch.library.register_vmap("fastleaky::leaky_relu", lib=_LIB)
+def _forward_vmap(info, in_dims, self, negative_slope=0.01, backend="auto"):
+    return _forward_op(self, negative_slope, backend), in_dims[0]
+
+
+def _aligned(info, in_dims, *tensors):
+    """The tensors with their batch dimension first (a broadcast copy where one has none)."""
+    return tuple(
+        t.movedim(d, 0) if d is not None
+        else t.unsqueeze(0).expand(info.batch_size, *t.shape)
+        for t, d in zip(tensors, in_dims)
+    )
+
+
+@torch.library.register_vmap("fastleaky::leaky_relu_backward", lib=_LIB)
+def _backward_vmap(info, in_dims, grad_output, self, negative_slope=0.01, backend="auto"):
+    if in_dims[0] == in_dims[1]:
+        return _backward_op(grad_output, self, negative_slope, backend), in_dims[0]
+    g, x = _aligned(info, in_dims[:2], grad_output, self)
+    return _backward_op(g, x, negative_slope, backend), 0
+
+
+def _op_setup_context(ctx, inputs, output):
+    ctx.save_for_backward(inputs[-3] if len(inputs) == 4 else inputs[0])
+    ctx.slope, ctx.backend = inputs[-2], inputs[-1]
+
+
+def _forward_op_backward(ctx, grad_output):
+    (x,) = ctx.saved_tensors
+    return _backward_op(grad_output, x, ctx.slope, ctx.backend), None, None
+
+
+def _backward_op_backward(ctx, grad_grad_input):
+    # linear in grad_output; piecewise constant (derivative 0) in x
+    (x,) = ctx.saved_tensors
+    return _backward_op(grad_grad_input, x, ctx.slope, ctx.backend), None, None, None
+
+
+torch.library.register_autograd("fastleaky::leaky_relu", _forward_op_backward,
+                                setup_context=_op_setup_context, lib=_LIB)
+torch.library.register_autograd("fastleaky::leaky_relu_backward", _backward_op_backward,
+                                setup_context=_op_setup_context, lib=_LIB)
+
+
+# ---------------------------------------------------------------- autograd
+
+def _eager(t) -> bool:
+    """Whether the kernel may be called directly rather than through the
+    operator: a real CPU/CUDA tensor, outside torch.compile and torch.func."""
+    return (
+        type(t) is torch.Tensor
+        and (t.is_cpu or t.is_cuda)
+        and not torch.compiler.is_compiling()
+        and not torch._C._are_functorch_transforms_active()
+    )
+
+
+def _forward(x, slope, backend):
+    if _eager(x):
+        return _compute(ops.FORWARD, x, x, slope, backend)
+    return _forward_op(x, slope, backend)
+
+
+def _backward(g, x, slope, backend):
+    """The input gradient: differentiable again when grad mode is on."""
+    if torch.is_grad_enabled() and (g.requires_grad or x.requires_grad):
+        return _LeakyReLUBackward.apply(g, x, slope, backend)
+    if _eager(g) and type(x) is torch.Tensor:
+        return _compute(ops.BACKWARD, g, x, slope, backend)
+    return _backward_op(g, x, slope, backend)
+
+
+class _LeakyReLU(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, slope, inplace, backend):
-        xd = x.detach()
-        ctx.slope, ctx.backend = slope, backend
-        if not inplace:
-            out = torch.empty_like(xd)
-            _forward(xd, slope, out, backend)
-            ctx.save_for_backward(x)
-            return out
-        mask = xd > 0 if (slope < 0 and ctx.needs_input_grad[0]) else None
-        _forward(xd, slope, xd, backend)
+    def forward(x, slope, backend):
+        return _forward(x, slope, backend)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, ctx.slope, ctx.backend = inputs
+        ctx.save_for_backward(x)
+        ctx.save_for_forward(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return _backward(grad_output, x, ctx.slope, ctx.backend), None, None
+
+    @staticmethod
+    def jvp(ctx, x_tangent, _slope_tangent, _backend_tangent):
+        (x,) = ctx.saved_tensors
+        return _backward(x_tangent, x, ctx.slope, ctx.backend)
+
+    @staticmethod
+    def vmap(info, in_dims, x, slope, backend):
+        return _LeakyReLU.apply(x, slope, backend), in_dims[0]
+
+
+class _LeanLeakyReLU(_LeakyReLU):
+    """``_LeakyReLU`` for a real CPU or CUDA tensor in eager mode, outside
+    torch.func transforms (``leaky_relu`` checks): the kernels are called
+    without asking again, and a first-order backward is one kernel call."""
+
+    @staticmethod
+    def forward(x, slope, backend):
+        return _compute(ops.FORWARD, x, x, slope, backend)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph: the backward is recorded too
+            return _LeakyReLUBackward.apply(grad_output, x, ctx.slope, ctx.backend), None, None
+        return _compute(ops.BACKWARD, grad_output, x, ctx.slope, ctx.backend), None, None
+
+
+class _LeakyReLUBackward(torch.autograd.Function):
+    """The backward pass as a Function of its own, so double backward works."""
+
+    @staticmethod
+    def forward(grad_output, x, slope, backend):
+        if _eager(grad_output) and type(x) is torch.Tensor:
+            return _compute(ops.BACKWARD, grad_output, x, slope, backend)
+        return _backward_op(grad_output, x, slope, backend)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _, x, ctx.slope, ctx.backend = inputs
+        ctx.save_for_backward(x)
+        ctx.save_for_forward(x)
+
+    @staticmethod
+    def backward(ctx, grad_grad_input):
+        # linear in grad_output; piecewise constant (derivative 0) in x
+        (x,) = ctx.saved_tensors
+        return _backward(grad_grad_input, x, ctx.slope, ctx.backend), None, None, None
+
+    @staticmethod
+    def jvp(ctx, grad_output_tangent, _x_tangent, _slope_tangent, _backend_tangent):
+        (x,) = ctx.saved_tensors
+        return _backward(grad_output_tangent, x, ctx.slope, ctx.backend)
+
+    @staticmethod
+    def vmap(info, in_dims, grad_output, x, slope, backend):
+        if in_dims[0] == in_dims[1]:
+            return _LeakyReLUBackward.apply(grad_output, x, slope, backend), in_dims[0]
+        g, x = _aligned(info, in_dims[:2], grad_output, x)
+        return _LeakyReLUBackward.apply(g, x, slope, backend), 0
+
+
+class _LeakyReLUInplace(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, slope, backend):
+        _tensors.check_writable(x)
+        mask = x > 0 if (slope < 0 and ctx.needs_input_grad[0]) else None
+        _overwrite(x, slope, backend)
         ctx.mark_dirty(x)
+        ctx.slope, ctx.backend = slope, backend
         # For slope >= 0, output > 0 exactly where input > 0 (x * slope is
         # never > 0 for x <= 0, and NaN stays NaN), so the output serves.
         ctx.save_for_backward(x if mask is None else mask)
@@ -84,27 +318,38 @@ class _LeakyReLUFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         (sign,) = ctx.saved_tensors
-        grad_input = _LeakyReLUBackwardFunction.apply(grad_output, sign, ctx.slope, ctx.backend)
-        return grad_input, None, None, None
+        if sign.dtype != grad_output.dtype:  # the bool mask of the negative-slope case
+            sign = sign.to(grad_output.dtype)
+        return _backward(grad_output, sign, ctx.slope, ctx.backend), None, None
 
 
-class _LeakyReLUBackwardFunction(torch.autograd.Function):
-    """The backward pass as a Function of its own, so double backward works."""
+def _overwrite(x, slope, backend):
+    """``x[...] = leaky_relu(x)``: in its own memory where the loops can write it."""
+    if (_eager(x) and not _via_float32(x.dtype, slope) and _tensors.plain(x)
+            and _tensors.runs_on_pointers(registry.requested_name(backend), x.dtype, x.numel())):
+        _tensors.run_pointers(ops.FORWARD.code, x, x, slope, x)
+    else:
+        x.copy_(_forward(x, slope, backend))
 
-    @staticmethod
-    def forward(ctx, grad_output, sign, slope, backend):
-        ctx.slope, ctx.backend = slope, backend
-        ctx.save_for_backward(sign)
-        return _backward(grad_output, sign, slope, backend)
 
-    @staticmethod
-    def backward(ctx, grad_grad_input):
-        (sign,) = ctx.saved_tensors
-        # linear in grad_output; piecewise constant (derivative 0) in x
-        grad_grad_output = _LeakyReLUBackwardFunction.apply(
-            grad_grad_input, sign, ctx.slope, ctx.backend
-        )
-        return grad_grad_output, None, None, None
+def _function_apply(cls):
+    """``cls.apply`` without ``Function.apply``'s Python prologue (binding
+    default arguments, unwrapping torch.func wrappers), which costs more
+    than the kernels at small sizes; only called outside torch.func
+    transforms and torch.compile, where that prologue does nothing."""
+    base = torch._C._FunctionBase.__dict__.get("apply")
+    return base.__get__(None, cls) if base is not None else cls.apply
+
+
+_apply_lean = _function_apply(_LeanLeakyReLU)
+
+
+# ---------------------------------------------------------------- public API
+
+def _slope(negative_slope) -> float:
+    if type(negative_slope) is float and math.isfinite(negative_slope):
+        return negative_slope
+    return float(boundary.check_alpha(negative_slope))
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False, *, backend="auto"):
@@ -121,7 +366,8 @@ def leaky_relu(input, negative_slope=0.01, inplace=False, *, backend="auto"):
         Overwrite ``input`` (the gradient stays correct for every slope).
     backend : str, optional
         A fastleaky backend name (see ``fastleaky.backends()``); "auto"
-        follows ``fastleaky.use_backend`` and ``FASTLEAKY_BACKEND``.
+        follows ``fastleaky.use_backend`` and ``FASTLEAKY_BACKEND`` in force
+        when the kernel runs.
 
     Returns
     -------
@@ -137,14 +383,32 @@ def leaky_relu(input, negative_slope=0.01, inplace=False, *, backend="auto"):
         ``input`` is not a tensor or not floating; ``negative_slope`` is not
         a real number.
     ValueError
-        ``negative_slope`` is NaN or infinite.
+        ``negative_slope`` is NaN or infinite; an unknown backend name.
+    RuntimeError
+        ``inplace`` on a leaf that requires grad, or on an inference tensor
+        outside ``torch.inference_mode()`` (as PyTorch raises).
     """
     if not isinstance(input, torch.Tensor):
         raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
     if not input.dtype.is_floating_point:
         raise TypeError(f"leaky_relu needs a floating tensor, got dtype {input.dtype}")
-    slope = float(boundary.check_alpha(negative_slope))
-    return _LeakyReLUFunction.apply(input, slope, bool(inplace), registry.requested_name(backend))
+    slope = _slope(negative_slope)
+    if backend != "auto":
+        registry.check_name(backend)
+    if torch.compiler.is_compiling():
+        # The operator itself (its autograd formula, fake kernel): Dynamo
+        # does not trace a Function with a custom jvp.  In place: the result
+        # copied into the input, computed from a copy (the formula saves
+        # its input, which the copy-back overwrites).
+        if inplace:
+            return input.copy_(_forward_op(input.clone(), slope, backend))
+        return _forward_op(input, slope, backend)
+    if inplace:
+        return _LeakyReLUInplace.apply(input, slope, backend)
+    if (type(input) is torch.Tensor and (input.is_cpu or input.is_cuda)
+            and not torch._C._are_functorch_transforms_active()):
+        return _apply_lean(input, slope, backend)
+    return _LeakyReLU.apply(input, slope, backend)
 
 
 class LeakyReLU(torch.nn.Module):
@@ -158,16 +422,33 @@ class LeakyReLU(torch.nn.Module):
         Overwrite the input. Default False.
     backend : str, optional
         A fastleaky backend name, default "auto".
+
+    Notes
+    -----
+    ``torch.jit.script`` compiles ``forward`` to a call of the operator
+    ``torch.ops.fastleaky.leaky_relu`` (differentiable in reverse mode);
+    there ``inplace=True`` computes the result and copies it into the input,
+    so autograd refuses a backward through it (the input it saved changed).
     """
+
+    __constants__ = ["negative_slope", "inplace", "backend"]
+    negative_slope: float
+    inplace: bool
+    backend: str
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False, *,
                  backend: str = "auto"):
         super().__init__()
         self.negative_slope = float(boundary.check_alpha(negative_slope))
-        self.inplace = inplace
+        self.inplace = bool(inplace)
         self.backend = registry.check_name(backend)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if torch.jit.is_scripting():
+            result = torch.ops.fastleaky.leaky_relu(input, self.negative_slope, self.backend)
+            if self.inplace:
+                return input.copy_(result)
+            return result
         return leaky_relu(input, self.negative_slope, self.inplace, backend=self.backend)
 
     def extra_repr(self) -> str:

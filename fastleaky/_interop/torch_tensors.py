@@ -1,10 +1,21 @@
 """PyTorch tensors in, tensors out.
 
-CPU tensors are computed through zero-copy NumPy views (``t.numpy()``
-shares the tensor's memory), so every host backend, ``out=`` and in-place
-use work exactly as for ndarrays.  CUDA tensors are handed, with a result
-tensor allocated here, to the CUDA array adapter through their
-``__cuda_array_interface__``: no host round trip, no extra device copy.
+The plain case -- CPU tensors, contiguous, float16/32/64 of one dtype, no
+lazy negation bit, computed by the Cython loops -- runs on the tensors'
+own memory through ``pointer_call`` (data pointer, element count, dtype):
+no NumPy view, no general path.  Other CPU tensors are computed through
+zero-copy NumPy views (``t.numpy()`` shares the tensor's memory), so every
+host backend, ``out=`` and in-place use work exactly as for ndarrays.  CUDA
+tensors are handed, with a result tensor allocated here, to the CUDA array
+adapter through their ``__cuda_array_interface__``: no host round trip, no
+extra device copy.
+
+Writes into a caller's tensor (``out=``) are writes PyTorch can see: the
+tensor's version counter is bumped, so autograd raises where a saved tensor
+was overwritten, exactly as after a torch in-place op; an inference tensor
+is refused outside ``torch.inference_mode()``, as torch refuses it; a
+tensor with a lazy negation bit receives the result through ``copy_`` (which
+honours the bit) instead of a view of its raw memory.
 
 Semantics are fastleaky's (alpha cast to the tensor's dtype, bool/int input
 gives float64).  ``fastleaky.torch`` is the module that follows
@@ -18,8 +29,99 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import boundary
+from .. import boundary, registry, threads
 from . import cuda_arrays
+
+# NumPy's type numbers of the dtypes the Cython loops compute, by tensor dtype
+TYPENUM = {
+    torch.float16: np.dtype(np.float16).num,
+    torch.float32: np.dtype(np.float32).num,
+    torch.float64: np.dtype(np.float64).num,
+}
+
+_pointer: list = []  # [pointer_call, plain_call] or [None, None], looked up on first use
+
+
+def pointer_kernel():
+    """The Cython loops' raw-pointer entry, or None when they are not built."""
+    if not _pointer:
+        ok, _ = registry.availability("cython")
+        cython = registry.load("cython") if ok else None
+        entry = cython.pointer_entry() if ok else None
+        _pointer.extend((entry, cython.plain_entry() if entry is not None else None))
+    return _pointer[0]
+
+
+def cython_for_floats(backend: str) -> bool:
+    """Whether ``backend`` (as passed: "auto" follows ``use_backend`` and the
+    environment) computes float32 and float64 at every size with the Cython
+    loops, the case where their raw-pointer entry gives its bits."""
+    fast = registry.fast_entry(backend)
+    return fast is not None and pointer_kernel() is not None and fast is _pointer[1]
+
+
+def runs_on_pointers(name: str, dtype: torch.dtype, size: int) -> bool:
+    """Whether the requested backend ``name`` computes this host call with
+    the Cython loops (so their raw-pointer entry gives the same bits)."""
+    if dtype is torch.float32 or dtype is torch.float64:
+        if cython_for_floats(name):
+            return True
+    npdtype = _NP_OF.get(dtype)
+    if npdtype is None or pointer_kernel() is None:
+        return False
+    if name == "cython":
+        return np.float16 in registry.load("cython").native_dtypes() or npdtype != _F16
+    return name == "auto" and registry.auto_host(npdtype.type, size) == "cython"
+
+
+_F16 = np.dtype(np.float16)
+_NP_OF = {t: np.dtype(n) for t, n in ((torch.float16, np.float16), (torch.float32, np.float32),
+                                      (torch.float64, np.float64))}
+
+
+def plain(t) -> bool:
+    """A CPU tensor whose memory the loops can read as it is: exactly
+    ``torch.Tensor``, contiguous, aligned, no lazy negation bit."""
+    return (
+        type(t) is torch.Tensor
+        and t.is_cpu
+        and t.is_contiguous()
+        and not t.is_neg()
+        and t.data_ptr() % t.element_size() == 0
+    )
+
+
+def disjoint(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether two contiguous tensors' memory does not overlap."""
+    pa, pb = a.data_ptr(), b.data_ptr()
+    return pa + a.numel() * a.element_size() <= pb or pb + b.numel() * b.element_size() <= pa
+
+
+def run_pointers(code: int, g: torch.Tensor, x: torch.Tensor, alpha: float,
+                 out: torch.Tensor) -> None:
+    """Operation ``code`` on plain tensors of one dtype and size (``out`` is
+    ``x`` / ``g`` or disjoint from them), alpha rounded once to the dtype."""
+    done = pointer_kernel()(code, g.data_ptr(), x.data_ptr(), alpha, out.data_ptr(),
+                            x.numel(), TYPENUM[x.dtype])
+    if done is NotImplemented:  # an invalid thread cap in the environment
+        threads.limit()  # raises the error saying so
+        raise AssertionError("pointer_call deferred for a reason threads.limit accepts")
+
+
+def check_writable(out: torch.Tensor) -> None:
+    """Refuse a write PyTorch would refuse: an inference tensor outside
+    ``torch.inference_mode()``."""
+    if out.is_inference() and not torch.is_inference_mode_enabled():
+        raise RuntimeError(
+            "Inplace update to inference tensor outside InferenceMode is not allowed "
+            "(out is an inference tensor); clone it first, or call inside "
+            "torch.inference_mode()"
+        )
+
+
+def mark_written(out: torch.Tensor) -> None:
+    """Tell autograd that ``out``'s memory changed (as a torch in-place op does)."""
+    torch._C._increment_version((out,))
 
 
 def _check_no_autograd(tensors, out) -> None:
@@ -48,10 +150,9 @@ def numpy_dtype(dtype: torch.dtype) -> np.dtype:
 
 
 def _host_view(t: torch.Tensor) -> np.ndarray:
-    """A NumPy view of a CPU tensor's memory (no copy)."""
+    """A NumPy view of a CPU input tensor's memory (no copy); a tensor with a
+    lazy negation/conjugation bit gives a resolved copy (inputs only)."""
     numpy_dtype(t.dtype)
-    # resolve_neg/resolve_conj return the tensor itself unless a lazy
-    # negation/conjugation bit is set (which numpy() refuses).
     return t.detach().resolve_neg().resolve_conj().numpy()
 
 
@@ -66,12 +167,60 @@ def compute(op, arrays, alpha, out, backend, inner):
     if len(devices) > 1:
         raise ValueError(f"tensors on different devices: {sorted(map(str, devices))}")
     (device,) = devices
+    if isinstance(out, torch.Tensor):
+        check_writable(out)
     if device.type == "cuda":
-        return _cuda(op, arrays, alpha, out, backend)
-    if device.type != "cpu":
+        result = _cuda(op, arrays, alpha, out, backend)
+    elif device.type != "cpu":
         raise TypeError(f"fastleaky computes CPU and CUDA tensors; got a tensor on {device}")
+    else:
+        result = _pointer_path(op, arrays, alpha, out, backend)
+        if result is None:
+            result = _host(op, arrays, alpha, out, backend, inner)
+    if isinstance(out, torch.Tensor):
+        mark_written(out)
+    return result
+
+
+def _pointer_path(op, arrays, alpha, out, backend):
+    """The plain case on the tensors' own memory, or None for anything else."""
+    x = arrays[-1]
+    g = arrays[0]
+    if not (isinstance(x, torch.Tensor) and isinstance(g, torch.Tensor)):
+        return None
+    dtype = x.dtype
+    if dtype not in TYPENUM or g.dtype != dtype or g.shape != x.shape:
+        return None
+    if not (plain(x) and (g is x or plain(g))):
+        return None
+    if out is not None and not (
+        isinstance(out, torch.Tensor) and out.dtype == dtype and out.shape == x.shape
+        and plain(out)
+        and (out is x or disjoint(out, x)) and (out is g or disjoint(out, g))
+    ):
+        return None
+    if not runs_on_pointers(registry.requested_name(backend), dtype, x.numel()):
+        return None
+    # the same checks, in the same order, as every other path
+    _, _, a = boundary.check_inputs([_NP_OF[dtype]], [tuple(x.shape)], alpha)
+    target = torch.empty_like(x) if out is None else out
+    run_pointers(op.code, g, x, float(a), target)
+    return target
+
+
+def _host(op, arrays, alpha, out, backend, inner):
     views = [_host_view(a) if isinstance(a, torch.Tensor) else a for a in arrays]
-    out_view = _host_view(out) if isinstance(out, torch.Tensor) else out
+    if isinstance(out, torch.Tensor) and (out.is_neg() or out.is_conj()):
+        # A view of the raw memory would skip the lazy bit: compute into a
+        # fresh result (checked against out's shape and dtype like any out)
+        # and let copy_ apply the bit on the way in.
+        result = inner(op, views, alpha, np.empty(tuple(out.shape), numpy_dtype(out.dtype)),
+                       backend)
+        out.copy_(torch.from_numpy(result))
+        return out
+    out_view = out.detach().numpy() if isinstance(out, torch.Tensor) else out
+    if isinstance(out, torch.Tensor):
+        numpy_dtype(out.dtype)
     result = inner(op, views, alpha, out_view, backend)
     if isinstance(out, torch.Tensor):
         return out
@@ -86,9 +235,14 @@ def _cuda(op, arrays, alpha, out, backend):
     ):
         raise TypeError("mixing CUDA tensors with non-tensor arrays is not supported")
     # __cuda_array_interface__ is refused on tensors that require grad.
-    arrays = tuple(a.detach() for a in arrays)
+    arrays = tuple(a.detach().resolve_neg() for a in arrays)
     if out is None:
         dtype = boundary.result_dtype([numpy_dtype(a.dtype) for a in arrays])
         out = torch.empty(arrays[-1].shape, dtype=_torch_dtype(dtype), device=arrays[-1].device)
+    if out.is_neg() or out.is_conj():
+        target = torch.empty(out.shape, dtype=out.dtype, device=out.device)
+        cuda_arrays.compute_device(op, arrays, alpha, target, backend=backend)
+        out.copy_(target)
+        return out
     cuda_arrays.compute_device(op, arrays, alpha, out.detach(), backend=backend)
     return out
