@@ -23,8 +23,17 @@ Compiler flags, and why:
   an extension loads only with the ASan runtime preloaded (``LD_PRELOAD``, see
   ci/sanitize) and runs slower: never ship one.  Any other value
   or an unset variable builds exactly the flags above.
+- TBB (``fastleaky._backends._tbb_pool``, C++): where TBB's headers and
+  ``libtbb.so.12`` are found (PyPI's ``tbb-devel`` and ``tbb``, a build
+  requirement on x86_64; or ``FASTLEAKY_TBB_ROOT`` with ``include/`` and
+  ``lib/``), the parallel loops run on TBB's work-stealing scheduler instead
+  of an OpenMP team (see ``_tbb_pool.h`` for why).  The extension links
+  ``libtbb.so.12`` without an rpath: ``cython_backend`` loads PyPI's copy by
+  path first, as Numba does, so one TBB serves both; where none can be
+  loaded the loops use OpenMP.  ``FASTLEAKY_NO_TBB=1`` builds without it.
 """
 
+import importlib.metadata
 import os
 import shutil
 import subprocess
@@ -37,19 +46,27 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 
-def _compiler_accepts(flags):
-    """True when the C compiler compiles and links a test program with ``flags``."""
-    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+_OPENMP_PROBE = "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n"
+_TBB_PROBE = (
+    "#include <tbb/parallel_for.h>\n#include <tbb/task_arena.h>\n"
+    "int main() { int s = 0; tbb::parallel_for(0, 2, [&](int i) { if (i == 5) s = i; });"
+    " return s + (tbb::this_task_arena::max_concurrency() > 0 ? 0 : 1); }\n"
+)
+
+
+def _compiler_accepts(flags, src=_OPENMP_PROBE, suffix=".c", compiler="CC", libraries=()):
+    """True when the C (or C++) compiler compiles and links ``src`` with
+    ``flags`` (and ``libraries``, linked after it)."""
+    cc = os.environ.get(compiler) or sysconfig.get_config_var(compiler) or compiler.lower()
     cc = cc.split()
     if shutil.which(cc[0]) is None:
         return False
-    src = "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n"
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "probe.c")
+        path = os.path.join(tmp, "probe" + suffix)
         with open(path, "w") as f:
             f.write(src)
         result = subprocess.run(
-            [*cc, *flags, path, "-o", os.path.join(tmp, "probe")],
+            [*cc, *flags, path, *libraries, "-o", os.path.join(tmp, "probe")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -64,11 +81,46 @@ def _openmp_flags():
     return ["-fopenmp"] if _compiler_accepts(["-fopenmp"]) else []
 
 
-openmp = _openmp_flags()
+def _tbb_paths():
+    """(include directory, path of libtbb.so.12) of a TBB this build can
+    use, or None: ``FASTLEAKY_TBB_ROOT`` if set, else the files of PyPI's
+    ``tbb-devel`` / ``tbb`` in this environment."""
+    if os.environ.get("FASTLEAKY_NO_TBB") or sys.platform != "linux":
+        return None
+    include = library = None
+    root = os.environ.get("FASTLEAKY_TBB_ROOT")
+    if root:
+        include = os.path.join(root, "include")
+        library = os.path.join(root, "lib", "libtbb.so.12")
+    else:
+        for name in ("tbb-devel", "tbb"):
+            try:
+                files = importlib.metadata.distribution(name).files or []
+            except importlib.metadata.PackageNotFoundError:
+                continue
+            for f in files:
+                path = str(f).replace(os.sep, "/")
+                if path.endswith("include/tbb/parallel_for.h") and "oneapi" not in path:
+                    include = os.path.dirname(os.path.dirname(str(f.locate())))
+                elif path.endswith("/libtbb.so.12") and library is None:
+                    library = str(f.locate())
+    if not (include and library and os.path.exists(os.path.join(include, "tbb", "parallel_for.h"))
+            and os.path.exists(library)):
+        return None
+    include, library = os.path.normpath(include), os.path.normpath(library)
+    if not _compiler_accepts(["-std=c++17", "-I" + include], _TBB_PROBE, ".cpp", "CXX",
+                             [library]):
+        return None
+    return include, library
+
+
 unix = sys.platform != "win32"
+openmp = _openmp_flags()
+tbb = _tbb_paths() if unix else None
 compile_args = (["-O3", "-fno-trapping-math"] if unix else ["/O2"]) + openmp
 link_args = openmp if unix else []
 options = {}
+sanitize = []
 if os.environ.get("FASTLEAKY_SANITIZE") == "1":
     if not unix:
         sys.exit("FASTLEAKY_SANITIZE=1 needs GCC or Clang (-fsanitize)")
@@ -94,6 +146,16 @@ extensions = [
         depends=["fastleaky/_backends/_select.h", "fastleaky/kernels.pxd"],
     )
 ]
+if tbb is not None:
+    extensions.append(Extension(
+        "fastleaky._backends._tbb_pool",
+        ["fastleaky/_backends/_tbb_pool.pyx"],
+        language="c++",
+        include_dirs=[tbb[0], "fastleaky/_backends"],
+        extra_compile_args=["-std=c++17", "-O2"] + sanitize,
+        extra_link_args=[tbb[1]] + sanitize,
+        depends=["fastleaky/_backends/_tbb_pool.h"],
+    ))
 
 setup(
     ext_modules=cythonize(

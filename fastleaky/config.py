@@ -31,6 +31,12 @@ DEFAULT_PARALLEL_MIN_ELEMENTS = {
     "float64": 262_144,
 }
 
+# The pieces TBB's scheduler hands to threads, in bytes of the result: small
+# enough that the calling thread can take over most of the work of a helper
+# the OS has not scheduled, large enough that handing them out stays a small
+# share of the time (see docs/design-measurements.md).
+POOL_CHUNK_BYTES = 65_536
+
 # CUDA launch shape (the ``cuda`` backend).  256 threads a block, each
 # handling 4 elements a tile; the grid covers the array up to
 # CUDA_BLOCKS_PER_SM blocks per SM, beyond which it strides.  Under the

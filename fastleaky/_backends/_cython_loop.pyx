@@ -14,6 +14,7 @@ from cython.parallel cimport prange
 cnp.import_array()
 
 from libc.stdint cimport uint16_t
+from cpython.pycapsule cimport PyCapsule_GetPointer
 
 cdef extern from "_select.h" nogil:
     ctypedef void (*fl_loop_f32)(const float *, const float *, float, float *, Py_ssize_t)
@@ -42,15 +43,58 @@ cdef extern from "_select.h" nogil:
 
 cdef extern from *:
     """
+    #include <fenv.h>
     #if FASTLEAKY_HAVE_OPENMP
     #include <omp.h>
-    static int fl_max_threads(void) { return omp_get_max_threads(); }
+    static int fl_omp_max_threads(void) { return omp_get_max_threads(); }
+    static int fl_omp_thread_num(void) { return omp_get_thread_num(); }
     #else
-    static int fl_max_threads(void) { return 1; }
+    static int fl_omp_max_threads(void) { return 1; }
+    static int fl_omp_thread_num(void) { return 0; }
+    #endif
+
+    /* The work-stealing pool (_tbb_pool.h), when one is installed. */
+    typedef void (*fl_chunk_body)(void *ctx, Py_ssize_t lo, Py_ssize_t hi);
+    typedef int (*fl_parallel_for_fn)(fl_chunk_body, void *, Py_ssize_t, int);
+    static fl_parallel_for_fn fl_pool = NULL;
+    static int fl_pool_threads = 0;
+
+    /* The runtime's count: OMP_NUM_THREADS / omp_set_num_threads, which
+     * the loops follow whatever runs them, within the pool's cores. */
+    static int fl_max_threads(void) {
+        int n;
+        if (fl_pool == NULL) return fl_omp_max_threads();
+    #if FASTLEAKY_HAVE_OPENMP
+        n = omp_get_max_threads();
+        return n < fl_pool_threads ? n : fl_pool_threads;
+    #else
+        n = fl_pool_threads;
+        return n;
+    #endif
+    }
+
+    /* Threads taken by fastleaky's parallel calls in flight in this process. */
+    #if defined(_MSC_VER)
+    #include <intrin.h>
+    static volatile long fl_in_flight = 0;
+    static long fl_in_flight_add(long d) { return _InterlockedExchangeAdd(&fl_in_flight, d); }
+    #else
+    static long fl_in_flight = 0;
+    static long fl_in_flight_add(long d) { return __atomic_fetch_add(&fl_in_flight, d, __ATOMIC_RELAXED); }
     #endif
     """
     int FASTLEAKY_HAVE_OPENMP
     int fl_max_threads() nogil
+    int fl_omp_thread_num() nogil
+    ctypedef void (*fl_chunk_body)(void *ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil
+    ctypedef int (*fl_parallel_for_fn)(fl_chunk_body, void *, Py_ssize_t, int) noexcept nogil
+    fl_parallel_for_fn fl_pool
+    int fl_pool_threads
+    long fl_in_flight_add(long d) nogil
+    ctypedef struct fenv_t:
+        pass
+    int fegetenv(fenv_t *env) nogil
+    int fesetenv(const fenv_t *env) nogil
 
 HAVE_OPENMP = bool(FASTLEAKY_HAVE_OPENMP)
 ISA_DISPATCH = bool(FASTLEAKY_ISA_DISPATCH)
@@ -85,23 +129,52 @@ DEF CHUNK_ALIGN = 64
 
 
 def max_threads():
-    """Threads an OpenMP region would use now (OMP_NUM_THREADS, omp_set_num_threads)."""
+    """Threads a parallel call would use now: the OpenMP runtime's count
+    (OMP_NUM_THREADS, omp_set_num_threads), within the work-stealing
+    pool's cores when one is installed."""
     return fl_max_threads()
 
 
-# GNU OpenMP (libgomp) is not fork-safe: a forked child inherits the
-# runtime's record of its thread pool but not the threads, and its next
-# parallel region waits for them forever (measured here: a fork pool whose
-# parent had run one parallel call hung in every child).  So the loops
-# remember whether this process started OpenMP threads, and in a forked
+def use_pool(capsule, int concurrency):
+    """Run parallel calls on the work-stealing pool in ``capsule``
+    (``_tbb_pool.parallel_for()``) of ``concurrency`` threads from now on;
+    ``use_pool(None, 0)``: on OpenMP again (tests and measurements)."""
+    global fl_pool, fl_pool_threads
+    if capsule is None:
+        fl_pool, fl_pool_threads = NULL, 0
+        return
+    if concurrency < 1:
+        raise ValueError(f"a pool needs at least one thread, got {concurrency}")
+    fl_pool = <fl_parallel_for_fn>PyCapsule_GetPointer(capsule, b"fastleaky.parallel_for")
+    fl_pool_threads = concurrency
+
+
+def pool():
+    """What runs the parallel calls: ``"tbb"``, ``"openmp"`` or ``"serial"``
+    (a build without either)."""
+    if fl_pool != NULL:
+        return "tbb"
+    return "openmp" if FASTLEAKY_HAVE_OPENMP else "serial"
+
+
+def in_flight():
+    """Threads that fastleaky's parallel calls take in this process right now."""
+    return fl_in_flight_add(0)
+
+
+# Neither GNU OpenMP (libgomp) nor TBB is fork-safe: a forked child inherits
+# the runtime's record of its threads but not the threads, and with libgomp
+# its next parallel region waits for them forever (measured here: a fork
+# pool whose parent had run one parallel call hung in every child).  So the
+# loops remember whether this process started threads, and in a forked
 # child of such a process (see ``cython_backend``) they run serially.
-cdef bint _openmp_started = False
+cdef bint _threads_started = False
 cdef bint _serial_only = False
 
 
-def openmp_started():
-    """True once a parallel region ran in this process (or in the parent it was forked from)."""
-    return _openmp_started
+def threads_started():
+    """True once a parallel call ran in this process (or in the parent it was forked from)."""
+    return _threads_started
 
 
 def serial_only():
@@ -141,24 +214,126 @@ cdef void _run(int op, Kind kind, char *g, char *x, double a64, uint16_t a16, ch
         fl_g32x16(g, x, <float>a64, <float *>out, n)
 
 
+# A parallel call takes its threads from what other parallel calls in
+# this process leave free (``fl_in_flight``): several Python threads
+# calling at once (a thread pool, dask's threaded scheduler) share the
+# cores instead of each starting a full team (k x cores threads).  A call
+# always keeps its own thread.
+cdef inline int _reserve(int want, int runtime) noexcept nogil:
+    cdef long busy = fl_in_flight_add(1)  # this call's own thread
+    cdef long team = runtime - busy
+    if team > want:
+        team = want
+    if team < 1:
+        team = 1
+    if team > 1:
+        fl_in_flight_add(team - 1)
+    return <int>team
+
+
+def reserve_threads(int want):
+    """Take threads for a call that wants ``want`` as ``_split`` does and
+    return how many it got; give them back with ``release_threads``."""
+    return _reserve(want, fl_max_threads())
+
+
+def release_threads(int team):
+    """Give back what ``reserve_threads`` returned."""
+    fl_in_flight_add(-team)
+
+
+# One call's arrays and parameters, for the pool's task body.
+cdef struct Block:
+    int op
+    Kind kind
+    char *g
+    char *x
+    char *out
+    double a64
+    uint16_t a16
+    Py_ssize_t gsize, xsize, osize, n, chunk
+
+
+cdef void _run_chunks(void *ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """Chunks ``lo`` to ``hi`` (exclusive) of a Block."""
+    cdef Block *b = <Block *>ctx
+    cdef Py_ssize_t start = lo * b.chunk
+    cdef Py_ssize_t stop = min(hi * b.chunk, b.n)
+    _run(b.op, b.kind, b.g + start * b.gsize, b.x + start * b.xsize, b.a64, b.a16,
+         b.out + start * b.osize, stop - start)
+
+
+cdef void _run_chunk_in_env(Block *b, Py_ssize_t c, const fenv_t *caller) noexcept nogil:
+    """Chunk ``c`` under the caller's floating-point environment (rounding,
+    flush-to-zero, denormals-are-zero): an OpenMP worker keeps the mode it
+    had when it started, not the one the caller has set since."""
+    cdef fenv_t own
+    if fl_omp_thread_num() == 0:  # the calling thread itself
+        _run_chunks(b, c, c + 1)
+        return
+    fegetenv(&own)
+    fesetenv(caller)
+    _run_chunks(b, c, c + 1)
+    fesetenv(&own)
+
+
+# Chunks the pool hands out: this many bytes of the result each (a whole
+# number of cache lines), set from ``config.POOL_CHUNK_BYTES``.
+cdef Py_ssize_t _pool_chunk_bytes = 65536
+
+
+def set_pool_chunk_bytes(Py_ssize_t nbytes):
+    """The size of the pieces the work-stealing pool hands out, in result bytes."""
+    global _pool_chunk_bytes
+    if nbytes < 64:
+        raise ValueError(f"pool chunks must be at least 64 bytes, got {nbytes}")
+    _pool_chunk_bytes = nbytes
+
+
 cdef void _split(int op, Kind kind, char *gp, char *xp, double a64, uint16_t a16,
                  char *op_, Py_ssize_t n, Py_ssize_t gsize, Py_ssize_t xsize,
                  Py_ssize_t osize, int nthreads) noexcept:
-    """Run the loop on ``nthreads`` contiguous chunks (serially when 1); GIL
-    released.  ``gsize``, ``xsize``, ``osize``: the arrays' item sizes."""
-    global _openmp_started
-    cdef Py_ssize_t chunk, c, lo, hi, nchunks
-    if nthreads <= 1 or n < 2 * CHUNK_ALIGN or not FASTLEAKY_HAVE_OPENMP or _serial_only:
+    """Run the loop on up to ``nthreads`` threads (serially when 1); GIL
+    released.  ``gsize``, ``xsize``, ``osize``: the arrays' item sizes.
+
+    On the work-stealing pool the array is cut into chunks of
+    ``_pool_chunk_bytes`` that idle threads take, the caller included; on
+    OpenMP, into one contiguous chunk per thread."""
+    global _threads_started
+    cdef Py_ssize_t c, nchunks
+    cdef int team
+    cdef fenv_t caller_env
+    cdef Block b
+    if (nthreads <= 1 or n < 2 * CHUNK_ALIGN or _serial_only
+            or (fl_pool == NULL and not FASTLEAKY_HAVE_OPENMP)):
         with nogil:
             _run(op, kind, gp, xp, a64, a16, op_, n)
         return
-    _openmp_started = True
-    chunk = _chunk(n, nthreads)
-    nchunks = (n + chunk - 1) // chunk
-    for c in prange(nchunks, nogil=True, num_threads=nthreads, schedule="static"):
-        lo = c * chunk
-        hi = min(lo + chunk, n)
-        _run(op, kind, gp + lo * gsize, xp + lo * xsize, a64, a16, op_ + lo * osize, hi - lo)
+    b.op, b.kind, b.g, b.x, b.out, b.a64, b.a16 = op, kind, gp, xp, op_, a64, a16
+    b.gsize, b.xsize, b.osize, b.n = gsize, xsize, osize, n
+    if fl_pool != NULL:
+        b.chunk = max(CHUNK_ALIGN, (_pool_chunk_bytes // osize) // CHUNK_ALIGN * CHUNK_ALIGN)
+    else:
+        b.chunk = _chunk(n, nthreads)
+    nchunks = (n + b.chunk - 1) // b.chunk
+    team = _reserve(nthreads, fl_max_threads())
+    if team <= 1 or nchunks <= 1:
+        with nogil:
+            _run(op, kind, gp, xp, a64, a16, op_, n)
+        fl_in_flight_add(-team)
+        return
+    _threads_started = True
+    if fl_pool != NULL:
+        with nogil:
+            fl_pool(_run_chunks, &b, nchunks, team)
+    else:
+        if team < nthreads:
+            b.chunk = _chunk(n, team)
+            nchunks = (n + b.chunk - 1) // b.chunk
+        fegetenv(&caller_env)
+        for c in prange(nchunks, nogil=True, num_threads=team, schedule="static"):
+            _run_chunk_in_env(&b, c, &caller_env)
+    fl_in_flight_add(-team)
 
 
 # The operation numbers of the C tables, by name (``fastleaky.ops`` must agree).

@@ -10,9 +10,11 @@ parallel region waits for them forever.  Measured here with a
   from a process already using GNU OpenMP"), and it hung when the parent had
   only run the Cython loops (both use the same libgomp).
 
-TBB and Numba's workqueue survive a fork.  So in a forked child of a process
-that started GNU OpenMP threads, the backends that would use them run their
-serial loops instead (correct results, one thread).  A child that needs all
+Numba's TBB layer (which shuts TBB down before a fork) and its workqueue
+survive a fork; the Cython loops' own TBB threads are not shut down, and a
+child cannot use them.  So in a forked child of a process that started GNU
+OpenMP threads or the Cython loops' TBB threads, the backends that would
+use them run their serial loops instead (correct results, one thread).  A child that needs all
 cores should be started with the "spawn" or "forkserver" method.
 """
 
@@ -25,9 +27,10 @@ _child_of_openmp_process = False
 
 
 def gnu_openmp_started() -> bool:
-    """True when this process has started GNU OpenMP threads (either backend)."""
+    """True when this process has started GNU OpenMP threads (either
+    backend) or the Cython loops' TBB threads."""
     loop = sys.modules.get("fastleaky._backends._cython_loop")
-    if loop is not None and loop.openmp_started():
+    if loop is not None and loop.threads_started():
         return True
     numba = sys.modules.get("numba")
     if numba is None:

@@ -1,9 +1,16 @@
-"""The ``cython`` backend: compiled C loops (``_cython_loop``), serial or OpenMP.
+"""The ``cython`` backend: compiled C loops (``_cython_loop``), serial or parallel.
 
-A parallel call splits the array into one contiguous, cache-line aligned
-chunk per thread.  float16 has its own loops (``_select.h``), picked for the
-CPU when the extension loads; ``_loop.half_isa()`` names them.  In a forked child of a process that ran OpenMP threads
-the loops are serial (``_forksafe``).
+A parallel call runs on TBB's work-stealing scheduler where the build has
+it (``_tbb_pool``) and PyPI's ``tbb`` can be loaded: the array is cut into
+cache-line aligned chunks that idle threads take, the caller included, so
+a helper thread that the OS does not schedule (other processes, another
+library's thread pool) leaves its share to the caller instead of stalling
+the call.  Otherwise one contiguous chunk per OpenMP thread.  Either way a
+call takes only the cores other fastleaky calls in flight leave free, and
+every thread computes in the caller's floating-point mode.  float16 has its
+own loops (``_select.h``), picked for the CPU when the extension loads;
+``_loop.half_isa()`` names them.  In a forked child of a process that ran
+parallel calls the loops are serial (``_forksafe``).
 """
 
 from __future__ import annotations
@@ -22,14 +29,40 @@ except ImportError as exc:  # not built (e.g. a source checkout without build_ex
 if _loop is not None and _forksafe.child_of_openmp_process():
     _loop.set_serial_only(True)  # first imported in a forked child of an OpenMP process
 
+
+def _install_pool() -> str:
+    """Hand the loops TBB's scheduler if the build has it and libtbb loads;
+    returns why not, or "" when installed."""
+    from . import _numba_tbb
+
+    loaded = _numba_tbb.preload()  # the libtbb.so.12 Numba's TBB layer uses too
+    try:
+        from . import _tbb_pool
+    except ImportError as exc:
+        if "libtbb" in str(exc) or "undefined symbol" in str(exc):
+            return f"TBB not loadable ({loaded}; {exc})"
+        return "built without TBB"
+    _loop.set_pool_chunk_bytes(config.POOL_CHUNK_BYTES)
+    _loop.use_pool(_tbb_pool.parallel_for(), _tbb_pool.concurrency())
+    return ""
+
+
+_no_pool_reason = "" if _loop is None else _install_pool()
+
 parallel = True
 
 
 def available() -> tuple[bool, str]:
     if _loop is None:
         return False, f"the Cython extension was not built ({_import_error})"
+    if _loop.pool() == "tbb":
+        threading = "TBB work stealing"
+    elif _loop.HAVE_OPENMP:
+        threading = f"OpenMP ({_no_pool_reason})"
+    else:
+        threading = f"serial only: no OpenMP, {_no_pool_reason}"
     features = [
-        "OpenMP" if _loop.HAVE_OPENMP else "no OpenMP (serial only)",
+        threading,
         "ISA dispatch" if _loop.ISA_DISPATCH else "baseline ISA",
         f"native float16 ({_loop.half_isa()})" if _loop.HAVE_FLOAT16 else "float16 via NumPy",
     ]
@@ -44,8 +77,14 @@ def native_dtypes() -> frozenset:
 
 
 def max_threads() -> int:
-    """Threads an OpenMP region would use now (``OMP_NUM_THREADS``, ...)."""
+    """Threads a parallel call would use now: ``OMP_NUM_THREADS`` /
+    ``omp_set_num_threads``, within the cores TBB may use."""
     return _loop.max_threads()
+
+
+def pool() -> str:
+    """What runs the parallel calls: ``"tbb"``, ``"openmp"`` or ``"serial"``."""
+    return _loop.pool()
 
 
 def run(op, inputs, a, out, nthreads):

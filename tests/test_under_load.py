@@ -1,0 +1,159 @@
+"""The parallel loops when the machine or the process is busy: the
+work-stealing pool, threads shared between calls in flight, and the
+benchmark that measures them (benchmarks/under_load.py; no timing is
+asserted here)."""
+
+import importlib.util
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastleaky
+from fastleaky import config, reference, registry
+
+pytestmark = pytest.mark.skipif(not registry.availability("cython")[0],
+                                reason="Cython loops not built")
+BENCH = Path(__file__).parent.parent / "benchmarks" / "under_load.py"
+PARALLEL = 4 * config.parallel_min_elements("float32")
+
+
+@pytest.fixture
+def loop():
+    from fastleaky._backends import _cython_loop
+
+    assert _cython_loop.in_flight() == 0
+    yield _cython_loop
+    assert _cython_loop.in_flight() == 0
+
+
+def _pools():
+    from fastleaky._backends import _cython_loop
+
+    return ["tbb", "openmp"] if _cython_loop.pool() == "tbb" else [_cython_loop.pool()]
+
+
+@pytest.fixture(params=_pools())
+def pool(request):
+    from fastleaky._backends import _cython_loop
+
+    if request.param != "openmp" or _cython_loop.pool() != "tbb":
+        yield request.param
+        return
+    from fastleaky._backends import _tbb_pool
+
+    _cython_loop.use_pool(None, 0)
+    try:
+        yield "openmp"
+    finally:
+        _cython_loop.use_pool(_tbb_pool.parallel_for(), _tbb_pool.concurrency())
+
+
+def test_tbb_is_used_where_built():
+    """A build with ``_tbb_pool`` runs its parallel calls on TBB (when
+    libtbb loads) and says so in the backend's description."""
+    from fastleaky._backends import cython_backend
+
+    if importlib.util.find_spec("fastleaky._backends._tbb_pool") is None:
+        pytest.skip("built without TBB")
+    ok, reason = cython_backend.available()
+    if cython_backend.pool() != "tbb":
+        assert "TBB not loadable" in reason
+        pytest.skip(reason)
+    assert "TBB work stealing" in reason
+    assert 1 <= cython_backend.max_threads()
+
+
+def test_a_call_takes_only_the_threads_left_free(loop):
+    """Calls in flight share the runtime's count: the first gets what it
+    asks for, the next ones what is left, and every call keeps one."""
+    runtime = loop.max_threads()
+    first = loop.reserve_threads(runtime)
+    try:
+        assert first == runtime
+        assert loop.in_flight() == runtime
+        second = loop.reserve_threads(runtime)
+        assert second == 1  # its own thread, nothing more
+        loop.release_threads(second)
+        loop.release_threads(first)
+        half = loop.reserve_threads(1)
+        assert half == 1
+        rest = loop.reserve_threads(runtime)
+        assert rest == max(1, runtime - 1)
+        loop.release_threads(rest)
+        loop.release_threads(half)
+    finally:
+        while loop.in_flight() > 0:  # a failed assert must not leak the count
+            loop.release_threads(1)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_calls_next_to_calls_in_flight(loop, pool, dtype):
+    """A call while other calls hold threads gets a smaller team (or runs
+    serially): the same bits, in place included."""
+    x = np.random.default_rng(3).standard_normal(PARALLEL + 77).astype(dtype)
+    want = reference.leaky_relu(x, 0.2)
+    for held in range(loop.max_threads() + 1):
+        taken = [loop.reserve_threads(1) for _ in range(held)]
+        try:
+            assert fastleaky.leaky_relu(x, 0.2).tobytes() == want.tobytes()
+            y = x.copy()
+            fastleaky.leaky_relu(y, 0.2, out=y)
+            assert y.tobytes() == want.tobytes()
+        finally:
+            for t in taken:
+                loop.release_threads(t)
+
+
+def test_each_chunk_runs_once_from_many_threads(loop, pool):
+    """In place (not idempotent: a chunk run twice would be scaled by
+    alpha twice) from 8 Python threads at once, over and over."""
+    rng = np.random.default_rng(4)
+    xs = [rng.standard_normal(PARALLEL + 1000 * i).astype(np.float32) for i in range(8)]
+    wants = [reference.leaky_relu(x, 0.5) for x in xs]
+
+    def work(i):
+        for _ in range(5):
+            y = xs[i].copy()
+            fastleaky.leaky_relu(y, 0.5, out=y)
+            if y.tobytes() != wants[i].tobytes():
+                return i
+        return None
+
+    with ThreadPoolExecutor(8) as ex:
+        bad = [i for i in ex.map(work, range(8)) if i is not None]
+    assert not bad
+
+
+def test_pool_chunk_size_is_checked(loop):
+    with pytest.raises(ValueError, match="at least 64 bytes"):
+        loop.set_pool_chunk_bytes(8)
+    loop.set_pool_chunk_bytes(config.POOL_CHUNK_BYTES)
+
+
+def test_benchmark_runs_on_its_own(tmp_path, capsys):
+    """benchmarks/under_load.py, tiny: every part prints its rows."""
+    spec = importlib.util.spec_from_file_location("under_load", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    parts = "" if importlib.util.find_spec("dask") else "dask"
+    out = tmp_path / "rows.json"
+    assert bench.main(["--sizes", str(PARALLEL), "--busy", "0,1", "--calls", "2",
+                       "--batches", "1", "--compare", "openmp,numba-parallel",
+                       "--torch-size", "100000", "--torch-repeats", "2",
+                       "--dask-chunks", "4", "--dask-chunk", "100000", "--dask-runs", "1",
+                       "--skip", parts, "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "== co-tenant" in text and "p95" in text
+    assert "busy=1" in text
+    import json
+
+    rows = json.loads(out.read_text())
+    cases = {r["case"] for r in rows if r["part"] == "co-tenant"}
+    assert {"auto", "serial"} <= cases
+    if importlib.util.find_spec("dask"):
+        assert any(r["part"] == "nested (dask)" for r in rows)
+    if "torch" in sys.modules or importlib.util.find_spec("torch"):
+        assert any(r["part"] == "next to torch" for r in rows)
