@@ -6,7 +6,7 @@ optional libraries are imported when a call first needs them.
 
 from . import reference
 from .api import leaky_relu, leaky_relu_backward, leaky_relu_grad
-from .registry import BackendInfo, BackendUnavailableError, backends, use_backend
+from .registry import BackendInfo, BackendName, BackendUnavailableError, backends, use_backend
 from .threads import thread_limit
 
 __version__ = "0.1.0"
@@ -26,6 +26,7 @@ def get_include() -> str:
 
 __all__ = [
     "BackendInfo",
+    "BackendName",
     "BackendUnavailableError",
     "backends",
     "get_include",

@@ -16,10 +16,36 @@ which gives the same bits without the general path's Python overhead.
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
 from . import boundary, ops, registry, threads
+
+if TYPE_CHECKING:  # the annotations only: none of these is imported at run time
+    from typing import Protocol, TypeVar
+
+    import dask.array as da
+    import torch
+    import xarray as xr
+    from numpy.typing import ArrayLike, NDArray
+
+    from .registry import BackendName
+
+    class _CudaArray(Protocol):
+        """A device array (CuPy, Numba, ...): the result is of its kind."""
+
+        @property
+        def __cuda_array_interface__(self) -> dict[str, Any]: ...
+
+    _Alpha = float | np.floating[Any] | np.integer[Any] | np.bool_
+    _Float = TypeVar("_Float", bound=np.floating[Any])
+    # bool and integer input computes in float64, as NumPy promotes it.
+    _Whole = np.integer[Any] | np.bool_
+    _RealScalar = float | np.floating[Any] | np.integer[Any] | np.bool_
+    _Out = TypeVar("_Out", bound=np.ndarray[Any, Any])
+    _Xarray = TypeVar("_Xarray", "xr.DataArray", "xr.Dataset", "xr.Variable")
+    _Device = TypeVar("_Device", bound=_CudaArray)
 
 __all__ = ["leaky_relu", "leaky_relu_grad", "leaky_relu_backward"]
 
@@ -29,7 +55,38 @@ __all__ = ["leaky_relu", "leaky_relu_grad", "leaky_relu_backward"]
 # share of a small array's whole call.
 
 
-def leaky_relu(x, alpha=0.01, *, out=None, backend="auto"):
+@overload
+def leaky_relu(x: NDArray[_Float], alpha: _Alpha = ..., *, out: None = ...,
+               backend: BackendName = ...) -> NDArray[_Float]: ...
+@overload
+def leaky_relu(x: NDArray[_Whole], alpha: _Alpha = ..., *, out: None = ...,
+               backend: BackendName = ...) -> NDArray[np.float64]: ...
+@overload
+def leaky_relu(x: _Float, alpha: _Alpha = ..., *, out: None = ...,
+               backend: BackendName = ...) -> _Float: ...
+@overload
+def leaky_relu(x: float | _Whole, alpha: _Alpha = ..., *, out: None = ...,
+               backend: BackendName = ...) -> np.float64: ...
+@overload
+def leaky_relu(x: ArrayLike, alpha: _Alpha = ..., *, out: _Out,
+               backend: BackendName = ...) -> _Out: ...
+@overload
+def leaky_relu(x: torch.Tensor, alpha: _Alpha = ..., *, out: torch.Tensor | None = ...,
+               backend: BackendName = ...) -> torch.Tensor: ...
+@overload
+def leaky_relu(x: _Xarray, alpha: _Alpha = ..., *, out: None = ...,
+               backend: BackendName = ...) -> _Xarray: ...
+@overload
+def leaky_relu(x: da.Array, alpha: _Alpha = ..., *, out: None = ...,
+               backend: BackendName = ...) -> da.Array: ...
+@overload
+def leaky_relu(x: _Device, alpha: _Alpha = ..., *, out: _Device | None = ...,
+               backend: BackendName = ...) -> _Device: ...
+@overload
+def leaky_relu(x: ArrayLike, alpha: _Alpha = ..., *, out: None = ...,
+               backend: BackendName = ...) -> NDArray[np.floating[Any]]: ...
+def leaky_relu(x: Any, alpha: _Alpha = 0.01, *, out: Any = None,
+               backend: BackendName = "auto") -> Any:
     """LeakyReLU: ``x`` where ``x > 0``, ``alpha * x`` elsewhere.
 
     Parameters
@@ -73,7 +130,38 @@ def leaky_relu(x, alpha=0.01, *, out=None, backend="auto"):
     return compute(ops.FORWARD, (x,), alpha, out, backend)
 
 
-def leaky_relu_grad(x, alpha=0.01, *, out=None, backend="auto"):
+@overload
+def leaky_relu_grad(x: NDArray[_Float], alpha: _Alpha = ..., *, out: None = ...,
+                    backend: BackendName = ...) -> NDArray[_Float]: ...
+@overload
+def leaky_relu_grad(x: NDArray[_Whole], alpha: _Alpha = ..., *, out: None = ...,
+                    backend: BackendName = ...) -> NDArray[np.float64]: ...
+@overload
+def leaky_relu_grad(x: _Float, alpha: _Alpha = ..., *, out: None = ...,
+                    backend: BackendName = ...) -> _Float: ...
+@overload
+def leaky_relu_grad(x: float | _Whole, alpha: _Alpha = ..., *, out: None = ...,
+                    backend: BackendName = ...) -> np.float64: ...
+@overload
+def leaky_relu_grad(x: ArrayLike, alpha: _Alpha = ..., *, out: _Out,
+                    backend: BackendName = ...) -> _Out: ...
+@overload
+def leaky_relu_grad(x: torch.Tensor, alpha: _Alpha = ..., *, out: torch.Tensor | None = ...,
+                    backend: BackendName = ...) -> torch.Tensor: ...
+@overload
+def leaky_relu_grad(x: _Xarray, alpha: _Alpha = ..., *, out: None = ...,
+                    backend: BackendName = ...) -> _Xarray: ...
+@overload
+def leaky_relu_grad(x: da.Array, alpha: _Alpha = ..., *, out: None = ...,
+                    backend: BackendName = ...) -> da.Array: ...
+@overload
+def leaky_relu_grad(x: _Device, alpha: _Alpha = ..., *, out: _Device | None = ...,
+                    backend: BackendName = ...) -> _Device: ...
+@overload
+def leaky_relu_grad(x: ArrayLike, alpha: _Alpha = ..., *, out: None = ...,
+                    backend: BackendName = ...) -> NDArray[np.floating[Any]]: ...
+def leaky_relu_grad(x: Any, alpha: _Alpha = 0.01, *, out: Any = None,
+                    backend: BackendName = "auto") -> Any:
     """Derivative of LeakyReLU: 1 where ``x > 0``, ``alpha`` elsewhere.
 
     At exactly ``x == 0`` (and for NaN) the result is ``alpha``, as in
@@ -87,7 +175,36 @@ def leaky_relu_grad(x, alpha=0.01, *, out=None, backend="auto"):
     return compute(ops.GRAD, (x,), alpha, out, backend)
 
 
-def leaky_relu_backward(grad_output, x, alpha=0.01, *, out=None, backend="auto"):
+@overload
+def leaky_relu_backward(grad_output: NDArray[_Float], x: NDArray[_Float], alpha: _Alpha = ...,
+                        *, out: None = ..., backend: BackendName = ...) -> NDArray[_Float]: ...
+@overload
+def leaky_relu_backward(grad_output: _Float, x: _Float, alpha: _Alpha = ..., *, out: None = ...,
+                        backend: BackendName = ...) -> _Float: ...
+@overload
+def leaky_relu_backward(grad_output: _RealScalar, x: _RealScalar, alpha: _Alpha = ...,
+                        *, out: None = ..., backend: BackendName = ...) -> np.floating[Any]: ...
+@overload
+def leaky_relu_backward(grad_output: ArrayLike, x: ArrayLike, alpha: _Alpha = ..., *, out: _Out,
+                        backend: BackendName = ...) -> _Out: ...
+@overload
+def leaky_relu_backward(grad_output: torch.Tensor, x: torch.Tensor, alpha: _Alpha = ...,
+                        *, out: torch.Tensor | None = ...,
+                        backend: BackendName = ...) -> torch.Tensor: ...
+@overload
+def leaky_relu_backward(grad_output: _Xarray, x: _Xarray, alpha: _Alpha = ..., *, out: None = ...,
+                        backend: BackendName = ...) -> _Xarray: ...
+@overload
+def leaky_relu_backward(grad_output: da.Array, x: da.Array, alpha: _Alpha = ..., *, out: None = ...,
+                        backend: BackendName = ...) -> da.Array: ...
+@overload
+def leaky_relu_backward(grad_output: _Device, x: _Device, alpha: _Alpha = ...,
+                        *, out: _Device | None = ..., backend: BackendName = ...) -> _Device: ...
+@overload
+def leaky_relu_backward(grad_output: ArrayLike, x: ArrayLike, alpha: _Alpha = ..., *, out: None = ...,
+                        backend: BackendName = ...) -> NDArray[np.floating[Any]]: ...
+def leaky_relu_backward(grad_output: Any, x: Any, alpha: _Alpha = 0.01, *, out: Any = None,
+                        backend: BackendName = "auto") -> Any:
     """Backward pass: ``grad_output * leaky_relu_grad(x, alpha)`` in one pass.
 
     ``grad_output`` and ``x`` must have the same shape; the result dtype is

@@ -30,13 +30,18 @@ import contextvars
 import importlib
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from . import config, threads
 
-__all__ = ["BackendInfo", "BackendUnavailableError", "backends", "use_backend"]
+__all__ = ["BackendInfo", "BackendName", "BackendUnavailableError", "backends", "use_backend"]
+
+#: The names ``backend=`` and ``use_backend`` accept (``NAMES``, as a type).
+BackendName = Literal["auto", "numpy", "cython", "numba-cpu", "numba-parallel", "cuda"]
 
 
 class BackendUnavailableError(RuntimeError):
@@ -159,7 +164,7 @@ def requested_name(backend: str) -> str:
 
 
 @contextlib.contextmanager
-def use_backend(name: str):
+def use_backend(name: BackendName) -> Iterator[None]:
     """Use ``name`` for calls in this context (thread- and task-local).
 
     An explicit ``backend=`` argument still wins.  Unknown names raise

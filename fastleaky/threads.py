@@ -10,6 +10,11 @@ threads as its runtime would use) or a cap ``k >= 2``.  Below the size from
 which threads pay off (``config.parallel_min_for``) a call is serial.  The
 Cython fast entry applies the same rules in C (``_cython_loop._thread_count``);
 a test holds the two to the same answers.
+
+What a call asks for is an upper bound: the Cython loops give a call only
+the threads that other fastleaky calls in flight in the process leave free
+(at least its own), so calls from several Python threads do not multiply
+the team by the number of callers.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import contextlib
 import contextvars
 import os
 import re
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -91,7 +98,7 @@ _thresholds = config.parallel_min_cache()
 
 
 @contextlib.contextmanager
-def thread_limit(n: int):
+def thread_limit(n: int | np.integer[Any]) -> Iterator[None]:
     """Run fastleaky's parallel loops on at most ``n`` threads in this context.
 
     ``n`` is a whole number >= 1 (a Python or NumPy integer): ``TypeError``
