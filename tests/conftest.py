@@ -44,6 +44,31 @@ def backend(request):
     return require_backend(request.param)
 
 
+def _cython_pools():
+    """The Cython loops' parallel runtimes here: TBB and OpenMP where the
+    TBB pool is built, else the one there is (None: no Cython loops)."""
+    if not registry.availability("cython")[0]:
+        return [None]
+    from fastleaky._backends import _cython_loop
+
+    return ["tbb", "openmp"] if _cython_loop.pool() == "tbb" else [_cython_loop.pool()]
+
+
+@pytest.fixture(params=_cython_pools())
+def pool(request):
+    """Run the Cython loops on each parallel runtime the build has."""
+    if request.param != "openmp" or _cython_pools() != ["tbb", "openmp"]:
+        yield request.param
+        return
+    from fastleaky._backends import _cython_loop, _tbb_pool
+
+    _cython_loop.use_pool(None, 0)
+    try:
+        yield "openmp"
+    finally:
+        _cython_loop.use_pool(_tbb_pool.parallel_for(), _tbb_pool.concurrency())
+
+
 @pytest.fixture
 def require():
     """``require(name)``: skip (fail where CI requires it) if backend ``name`` cannot run."""

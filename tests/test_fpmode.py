@@ -41,30 +41,6 @@ def _values(dtype, n):
     return x
 
 
-def _pool_modes():
-    """The Cython loops' parallel runtimes available here (TBB, OpenMP)."""
-    if "cython" not in CPU_BACKENDS:
-        return [None]
-    from fastleaky._backends import _cython_loop
-
-    return ["tbb", "openmp"] if _cython_loop.pool() == "tbb" else [None]
-
-
-@pytest.fixture(params=_pool_modes())
-def pool(request):
-    """Run the Cython loops on each parallel runtime the build has."""
-    if request.param != "openmp":
-        yield request.param
-        return
-    from fastleaky._backends import _cython_loop, _tbb_pool
-
-    _cython_loop.use_pool(None, 0)
-    try:
-        yield "openmp"
-    finally:
-        _cython_loop.use_pool(_tbb_pool.parallel_for(), _tbb_pool.concurrency())
-
-
 def _check_all(dtype, size):
     """Every CPU backend against the reference computed here, now."""
     x = _values(dtype, size)

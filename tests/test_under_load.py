@@ -29,28 +29,6 @@ def loop():
     assert _cython_loop.in_flight() == 0
 
 
-def _pools():
-    from fastleaky._backends import _cython_loop
-
-    return ["tbb", "openmp"] if _cython_loop.pool() == "tbb" else [_cython_loop.pool()]
-
-
-@pytest.fixture(params=_pools())
-def pool(request):
-    from fastleaky._backends import _cython_loop
-
-    if request.param != "openmp" or _cython_loop.pool() != "tbb":
-        yield request.param
-        return
-    from fastleaky._backends import _tbb_pool
-
-    _cython_loop.use_pool(None, 0)
-    try:
-        yield "openmp"
-    finally:
-        _cython_loop.use_pool(_tbb_pool.parallel_for(), _tbb_pool.concurrency())
-
-
 def test_tbb_is_used_where_built():
     """A build with ``_tbb_pool`` runs its parallel calls on TBB (when
     libtbb loads) and says so in the backend's description."""
