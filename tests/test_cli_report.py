@@ -5,6 +5,7 @@ Fast and without timing assertions: tiny sizes, one repeat, no minimum repeat ti
 
 import json
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def test_the_parser_imports_nothing_heavy():
             "print(sorted(m for m in ('numba', 'matplotlib', 'torch', 'rich', 'numexpr') "
             "if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60)
+                          timeout=60, cwd=tempfile.gettempdir())
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 

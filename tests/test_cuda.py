@@ -427,11 +427,12 @@ def test_device_functions_in_a_user_kernel(cuda, alpha_type):
 
 def test_import_fastleaky_imports_no_cuda():
     import subprocess
+    import tempfile
 
     code = ("import sys, fastleaky; "
             "bad = [m for m in sys.modules if m.startswith(('numba', 'cuda', 'cupy', 'torch'))]; "
             "assert not bad, bad")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tempfile.gettempdir())
 
 
 def test_kernel_without_a_writable_cache_compiles_in_memory(cuda, monkeypatch):

@@ -242,11 +242,13 @@ def test_alpha_overflowing_float16_raises(alpha):
 def test_best_isa_is_picked_at_load():
     import subprocess
     import sys
+    import tempfile
 
     loop = _loop()
     code = "from fastleaky._backends import _cython_loop as L; print(L.half_isa())"
+    # cwd elsewhere: "python -c" would import the checkout, not the installed package
     picked = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True).stdout.strip()
+                            check=True, cwd=tempfile.gettempdir()).stdout.strip()
     assert picked == loop.half_isas()[-1]
     assert f"native float16 ({picked})" in registry.availability("cython")[1]
     with pytest.raises(ValueError, match="cannot run here"):

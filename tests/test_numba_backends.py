@@ -4,6 +4,7 @@ float16 value, and the cuda kernels' lowering for a real GPU."""
 
 import os
 import subprocess
+import tempfile
 import sys
 import textwrap
 
@@ -135,7 +136,7 @@ def test_float16_without_conversion_instructions(tmp_path):
     env = dict(os.environ, NUMBA_CPU_NAME="generic", NUMBA_CACHE_DIR=str(tmp_path))
     env.pop("NUMBA_CPU_FEATURES", None)
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                            text=True, timeout=300)
+                            text=True, timeout=300, cwd=tempfile.gettempdir())
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "ok"
 
@@ -245,7 +246,7 @@ def test_definition_digests_are_stable_across_processes():
             "print([n.definitions_digest(op.scalar) for op in ops.OPS])")
     here = [numba_loops.definitions_digest(op.scalar) for op in ops.OPS]
     there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           check=True).stdout.strip()
+                           check=True, cwd=tempfile.gettempdir()).stdout.strip()
     assert there == repr(here)
     assert len(set(here)) == len(here)
 
