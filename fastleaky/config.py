@@ -23,6 +23,12 @@ from pathlib import Path
 ENV_BACKEND = "FASTLEAKY_BACKEND"
 ENV_TUNE_FILE = "FASTLEAKY_TUNE_FILE"
 ENV_THREADS = "FASTLEAKY_NUM_THREADS"
+# Which runtime runs the Cython loops' parallel calls: "tbb" (work stealing),
+# "openmp" (one chunk per thread), or "auto" (default): TBB, except in a
+# process that computes PyTorch tensors with fastleaky, where OpenMP's team
+# measured faster next to PyTorch's own OpenMP pool (docs/design-measurements.md).
+ENV_THREADING = "FASTLEAKY_THREADING"
+THREADING_CHOICES = ("auto", "tbb", "openmp")
 
 # Elements from which the multi-threaded loop is used (per dtype).
 DEFAULT_PARALLEL_MIN_ELEMENTS = {

@@ -46,27 +46,37 @@ def backend(request):
 
 def _cython_pools():
     """The Cython loops' parallel runtimes here: TBB and OpenMP where the
-    TBB pool is built, else the one there is (None: no Cython loops)."""
+    TBB pool is built (whichever this process uses now: importing torch
+    switches), else the one there is (None: no Cython loops)."""
     if not registry.availability("cython")[0]:
         return [None]
-    from fastleaky._backends import _cython_loop
+    from fastleaky._backends import _cython_loop, cython_backend
 
-    return ["tbb", "openmp"] if _cython_loop.pool() == "tbb" else [_cython_loop.pool()]
+    if cython_backend.tbb_available():
+        return ["tbb", "openmp"]
+    return [_cython_loop.pool()]
 
 
 @pytest.fixture(params=_cython_pools())
 def pool(request):
     """Run the Cython loops on each parallel runtime the build has."""
-    if request.param != "openmp" or _cython_pools() != ["tbb", "openmp"]:
+    if request.param not in ("tbb", "openmp"):
         yield request.param
         return
-    from fastleaky._backends import _cython_loop, _tbb_pool
+    from fastleaky._backends import _cython_loop, cython_backend
 
-    _cython_loop.use_pool(None, 0)
+    before = _cython_loop.pool()
+    if request.param == "tbb":
+        cython_backend._install_pool()
+    else:
+        _cython_loop.use_pool(None, 0)
     try:
-        yield "openmp"
+        yield request.param
     finally:
-        _cython_loop.use_pool(_tbb_pool.parallel_for(), _tbb_pool.concurrency())
+        if before == "tbb":
+            cython_backend._install_pool()
+        else:
+            _cython_loop.use_pool(None, 0)
 
 
 @pytest.fixture

@@ -4,7 +4,10 @@ benchmark that measures them (benchmarks/under_load.py; no timing is
 asserted here)."""
 
 import importlib.util
+import os
+import subprocess
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -29,19 +32,33 @@ def loop():
     assert _cython_loop.in_flight() == 0
 
 
-def test_tbb_is_used_where_built():
-    """A build with ``_tbb_pool`` runs its parallel calls on TBB (when
-    libtbb loads) and says so in the backend's description."""
-    from fastleaky._backends import cython_backend
+def _pool_in_a_new_process(code, **env):
+    proc = subprocess.run(
+        [sys.executable, "-c", code + "\nfrom fastleaky._backends import cython_backend as c;"
+         " print(c.pool(), '|', c.available()[1])"],
+        capture_output=True, text=True, timeout=120, cwd=tempfile.gettempdir(),
+        env={**os.environ, **env})
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip().split(" | ")
 
-    if importlib.util.find_spec("fastleaky._backends._tbb_pool") is None:
-        pytest.skip("built without TBB")
-    ok, reason = cython_backend.available()
-    if cython_backend.pool() != "tbb":
+
+@pytest.mark.skipif(importlib.util.find_spec("fastleaky._backends._tbb_pool") is None,
+                    reason="built without TBB")
+def test_tbb_unless_next_to_torch():
+    """TBB runs the parallel calls (and the description says so), except in
+    a process that computes torch tensors, unless FASTLEAKY_THREADING says."""
+    pool, reason = _pool_in_a_new_process("import fastleaky")
+    if pool != "tbb":
         assert "TBB not loadable" in reason
         pytest.skip(reason)
     assert "TBB work stealing" in reason
-    assert 1 <= cython_backend.max_threads()
+    pytest.importorskip("torch")
+    with_torch = "import fastleaky, fastleaky.torch"
+    assert _pool_in_a_new_process(with_torch)[0] == "openmp"
+    assert _pool_in_a_new_process(with_torch, FASTLEAKY_THREADING="tbb")[0] == "tbb"
+    assert _pool_in_a_new_process("import fastleaky", FASTLEAKY_THREADING="openmp")[0] == "openmp"
+    pool, reason = _pool_in_a_new_process("import fastleaky", FASTLEAKY_THREADING="fortran")
+    assert pool == "tbb" and "FASTLEAKY_THREADING='fortran' ignored" in reason
 
 
 def test_a_call_takes_only_the_threads_left_free(loop):

@@ -15,6 +15,9 @@ parallel calls the loops are serial (``_forksafe``).
 
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 
 from .. import config, threads
@@ -47,7 +50,47 @@ def _install_pool() -> str:
     return ""
 
 
-_no_pool_reason = "" if _loop is None else _install_pool()
+def _threading_choice() -> tuple[str, str]:
+    """``FASTLEAKY_THREADING`` ("auto" when unset), and why it was not taken."""
+    value = os.environ.get(config.ENV_THREADING, "").strip().lower() or "auto"
+    if value in config.THREADING_CHOICES:
+        return value, ""
+    return "auto", (f"{config.ENV_THREADING}={value!r} ignored: not one of "
+                    f"{', '.join(config.THREADING_CHOICES)}")
+
+
+_choice, _choice_problem = _threading_choice()
+if _loop is None:
+    _no_pool_reason = ""
+elif _choice == "openmp":
+    _no_pool_reason = f"{config.ENV_THREADING}=openmp"
+else:
+    _no_pool_reason = _install_pool()
+
+
+def next_to_torch() -> None:
+    """This process computes PyTorch tensors with fastleaky: under "auto",
+    run parallel calls on OpenMP's team rather than TBB.  PyTorch's OpenMP
+    threads keep spinning after each of its ops; a TBB worker that has to be
+    woken then rarely gets a core, and the caller does the work alone (the
+    measurements are in docs/design-measurements.md)."""
+    global _no_pool_reason
+    if _loop is not None and _choice == "auto" and _loop.pool() == "tbb":
+        _loop.use_pool(None, 0)
+        _no_pool_reason = "next to PyTorch's OpenMP pool"
+
+
+def tbb_available() -> bool:
+    """Whether this build can run the loops on TBB here (for tests and measurements)."""
+    try:
+        from . import _tbb_pool  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+if "torch" in sys.modules:
+    next_to_torch()
 
 parallel = True
 
@@ -63,6 +106,7 @@ def available() -> tuple[bool, str]:
         threading = f"serial only: no OpenMP, {_no_pool_reason}"
     features = [
         threading,
+        *([_choice_problem] if _choice_problem else []),
         "ISA dispatch" if _loop.ISA_DISPATCH else "baseline ISA",
         f"native float16 ({_loop.half_isa()})" if _loop.HAVE_FLOAT16 else "float16 via NumPy",
     ]
