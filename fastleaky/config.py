@@ -25,8 +25,8 @@ ENV_TUNE_FILE = "FASTLEAKY_TUNE_FILE"
 ENV_THREADS = "FASTLEAKY_NUM_THREADS"
 # Which runtime runs the Cython loops' parallel calls: "tbb" (work stealing),
 # "openmp" (one chunk per thread), or "auto" (default): TBB, except in a
-# process that computes PyTorch tensors with fastleaky, where OpenMP's team
-# measured faster next to PyTorch's own OpenMP pool (docs/design-measurements.md).
+# process that imports PyTorch, where OpenMP's team measured faster next to
+# PyTorch's own OpenMP pool (docs/design-measurements.md).
 ENV_THREADING = "FASTLEAKY_THREADING"
 THREADING_CHOICES = ("auto", "tbb", "openmp")
 

@@ -18,8 +18,6 @@ A backend is an object (a module or an instance) with:
   ``code`` is ``Op.code``, ``g`` read by backward only), with those checks
   and the thread policy folded in, returning the result or
   ``NotImplemented``.  Asked for once and kept until ``forget_decisions``.
-- optionally ``next_to_torch()``: told when the process starts computing
-  PyTorch tensors (the Cython loops then leave TBB for OpenMP's team).
 
 Adding a backend is one module and one entry in ``_REGISTRY``; nothing
 outside this module names a backend.
@@ -258,17 +256,6 @@ def fast_entry(backend):
         if backend in NAMES:
             _fast[backend] = entry
     return entry
-
-
-def next_to_torch() -> None:
-    """This process computes PyTorch tensors: backends that run better next
-    to PyTorch's thread pool another way (optional ``next_to_torch()``)
-    switch now."""
-    for name in _REGISTRY:
-        if name in _loaded or availability(name)[0]:
-            hook = getattr(load(name), "next_to_torch", None)
-            if hook is not None:
-                hook()
 
 
 def forget_decisions() -> None:

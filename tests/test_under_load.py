@@ -55,6 +55,9 @@ def test_tbb_unless_next_to_torch():
     pytest.importorskip("torch")
     with_torch = "import fastleaky, fastleaky.torch"
     assert _pool_in_a_new_process(with_torch)[0] == "openmp"
+    torch_later = ("import numpy, fastleaky; fastleaky.leaky_relu(numpy.ones(10**6))\n"
+                   "import torch")
+    assert _pool_in_a_new_process(torch_later)[0] == "openmp"
     assert _pool_in_a_new_process(with_torch, FASTLEAKY_THREADING="tbb")[0] == "tbb"
     assert _pool_in_a_new_process("import fastleaky", FASTLEAKY_THREADING="openmp")[0] == "openmp"
     pool, reason = _pool_in_a_new_process("import fastleaky", FASTLEAKY_THREADING="fortran")

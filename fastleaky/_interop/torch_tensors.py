@@ -32,8 +32,6 @@ import torch
 from .. import boundary, registry, threads
 from . import cuda_arrays
 
-registry.next_to_torch()
-
 # NumPy's type numbers of the dtypes the Cython loops compute, by tensor dtype
 TYPENUM = {
     torch.float16: np.dtype(np.float16).num,
