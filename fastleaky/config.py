@@ -23,10 +23,12 @@ from pathlib import Path
 ENV_BACKEND = "FASTLEAKY_BACKEND"
 ENV_TUNE_FILE = "FASTLEAKY_TUNE_FILE"
 ENV_THREADS = "FASTLEAKY_NUM_THREADS"
-# Which runtime runs the Cython loops' parallel calls: "tbb" (work stealing),
-# "openmp" (one chunk per thread), or "auto" (default): TBB, except in a
-# process that imports PyTorch, where OpenMP's team measured faster next to
-# PyTorch's own OpenMP pool (docs/design-measurements.md).
+# Which runtime runs the Cython loops' parallel calls: "tbb" (work stealing;
+# "auto", the default, where the build has it) or "openmp" (one chunk per
+# thread).  TBB never waits for a descheduled helper, so co-tenant load costs
+# a call its speed-up at most; OpenMP's team measured faster next to
+# PyTorch's own OpenMP pool on a quiet machine, but collapses under load
+# (docs/design-measurements.md).
 ENV_THREADING = "FASTLEAKY_THREADING"
 THREADING_CHOICES = ("auto", "tbb", "openmp")
 

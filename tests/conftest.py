@@ -46,8 +46,8 @@ def backend(request):
 
 def _cython_pools():
     """The Cython loops' parallel runtimes here: TBB and OpenMP where the
-    TBB pool is built (whichever this process uses now: importing torch
-    switches), else the one there is (None: no Cython loops)."""
+    TBB pool is built (whichever the process uses now), else the one there
+    is (None: no Cython loops)."""
     if not registry.availability("cython")[0]:
         return [None]
     from fastleaky._backends import _cython_loop, cython_backend

@@ -15,9 +15,7 @@ parallel calls the loops are serial (``_forksafe``).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 
 import numpy as np
 
@@ -69,32 +67,6 @@ else:
     _no_pool_reason = _install_pool()
 
 
-def next_to_torch() -> None:
-    """PyTorch is in this process: under "auto", run parallel calls on
-    OpenMP's team rather than TBB.  PyTorch's OpenMP threads keep spinning
-    after each of its ops; a TBB worker that has to be woken then rarely
-    gets a core, and the caller does the work alone (the measurements are in
-    docs/design-measurements.md)."""
-    global _no_pool_reason
-    if _loop is not None and _choice == "auto" and _loop.pool() == "tbb":
-        _loop.use_pool(None, 0)
-        _no_pool_reason = "next to PyTorch's OpenMP pool"
-
-
-class _TorchImportWatch:
-    """A ``sys.meta_path`` entry that finds nothing itself: it only notices
-    the import of ``torch`` (whoever imports it, whenever) and calls
-    ``next_to_torch`` once, then leaves ``sys.meta_path``."""
-
-    @classmethod
-    def find_spec(cls, name, path=None, target=None):
-        if name == "torch":
-            next_to_torch()
-            with contextlib.suppress(ValueError):
-                sys.meta_path.remove(cls)
-        return None
-
-
 def tbb_available() -> bool:
     """Whether this build can run the loops on TBB here (for tests and measurements)."""
     try:
@@ -104,10 +76,6 @@ def tbb_available() -> bool:
     return True
 
 
-if "torch" in sys.modules:
-    next_to_torch()
-elif _loop is not None and _choice == "auto" and _loop.pool() == "tbb":
-    sys.meta_path.insert(0, _TorchImportWatch)
 
 parallel = True
 
