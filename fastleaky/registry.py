@@ -72,7 +72,8 @@ _REGISTRY: dict[str, _Entry] = {
     for e in (
         _Entry("numpy", "fastleaky._backends.numpy_blocks", "cpu", "NumPy reference (np.where)"),
         _Entry("cython", "fastleaky._backends.cython_backend", "cpu",
-               "Cython/C loops, serial and OpenMP, ISA picked at load"),
+               "Cython/C loops, serial or threaded (TBB work stealing, else OpenMP), "
+               "ISA picked at load"),
         _Entry("numba-cpu", "fastleaky._backends.numba_loops:CPU", "cpu",
                "Numba: the scalar kernel in an @njit loop"),
         _Entry("numba-parallel", "fastleaky._backends.numba_loops:PARALLEL", "cpu",
