@@ -26,7 +26,8 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 # The measurements log and the report's raw data are sources, not pages.
-exclude_patterns = ["_build", "report/results.json", "design-measurements.md"]
+exclude_patterns = ["_build", "report/results.json", "report-float16/results.json",
+                    "design-measurements.md"]
 
 myst_heading_anchors = 3
 
