@@ -300,8 +300,3 @@ def _host(op, arrays, alpha, out, backend):
     if target is not result:
         np.copyto(result, target)
     return call.wrap(result, out)
-
-
-def reset_fast_path() -> None:
-    """Forget the fast entries chosen so far (after tuning, or when backends change)."""
-    registry.forget_decisions()

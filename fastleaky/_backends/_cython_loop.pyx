@@ -473,6 +473,12 @@ cdef int _thread_count():
     return runtime
 
 
+cdef inline int _threads_for_size(Py_ssize_t n, Py_ssize_t minimum):
+    """The fast entries' thread choice: serial below the dtype's threshold,
+    else ``_thread_count()`` (-1: Python must decide)."""
+    return 1 if n < minimum else _thread_count()
+
+
 def plain_call_threads():
     """Threads ``plain_call`` would use now for a parallel-size array (-1: it defers)."""
     return _thread_count()
@@ -481,7 +487,7 @@ def plain_call_threads():
 def plain_call(int op, object g, object x, object alpha, object out):
     """op: the operation number (g ignored unless backward)."""
     cdef cnp.ndarray xa, ga, oa
-    cdef int xtype, gtype, otype, nthreads = 1
+    cdef int xtype, gtype, otype, nthreads
     cdef Kind kind
     cdef double a
     cdef uint16_t a16 = 0
@@ -527,8 +533,6 @@ def plain_call(int op, object g, object x, object alpha, object out):
         if not FL_H_FINITE(a16):
             return NotImplemented
     n = cnp.PyArray_SIZE(xa)
-    if n >= minimum:
-        nthreads = 0
     if not _plain(x, xtype):
         return NotImplemented
     ga = xa
@@ -546,10 +550,9 @@ def plain_call(int op, object g, object x, object alpha, object out):
             return NotImplemented
         if op == FL_BACKWARD and oa is not ga and not _disjoint(oa, ga):
             return NotImplemented
-    if nthreads == 0:
-        nthreads = _thread_count()
-        if nthreads < 0:
-            return NotImplemented
+    nthreads = _threads_for_size(n, minimum)
+    if nthreads < 0:
+        return NotImplemented
     if out is None:
         oa = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa), otype, 0)
     _split(op, kind, <char *>cnp.PyArray_DATA(ga), <char *>cnp.PyArray_DATA(xa), a, a16,
@@ -579,7 +582,7 @@ def pointer_call(int op, size_t g, size_t x, double alpha, size_t out, Py_ssize_
     cdef Kind kind
     cdef uint16_t a16 = 0
     cdef Py_ssize_t minimum, itemsize
-    cdef int nthreads = 1
+    cdef int nthreads
     if op < 0 or op >= FL_NUM_OPS:
         raise ValueError(f"unknown operation code {op}")
     if n < 0:
@@ -595,10 +598,9 @@ def pointer_call(int op, size_t g, size_t x, double alpha, size_t out, Py_ssize_
         raise TypeError(f"no compiled loop for NumPy type number {typenum}")
     if n == 0:
         return None
-    if n >= minimum:
-        nthreads = _thread_count()
-        if nthreads < 0:
-            return NotImplemented
+    nthreads = _threads_for_size(n, minimum)
+    if nthreads < 0:
+        return NotImplemented
     _split(op, kind, <char *>g, <char *>x, alpha, a16, <char *>out, n,
            itemsize, itemsize, itemsize, nthreads)
     return None

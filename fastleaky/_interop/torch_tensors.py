@@ -32,12 +32,11 @@ import torch
 from .. import boundary, registry, threads
 from . import cuda_arrays
 
-# NumPy's type numbers of the dtypes the Cython loops compute, by tensor dtype
-TYPENUM = {
-    torch.float16: np.dtype(np.float16).num,
-    torch.float32: np.dtype(np.float32).num,
-    torch.float64: np.dtype(np.float64).num,
-}
+# The NumPy dtypes the Cython loops compute, by tensor dtype, and their type numbers
+_F16 = np.dtype(np.float16)
+_NP_OF = {t: np.dtype(n) for t, n in ((torch.float16, np.float16), (torch.float32, np.float32),
+                                      (torch.float64, np.float64))}
+TYPENUM = {t: d.num for t, d in _NP_OF.items()}
 
 _pointer: list = []  # [pointer_call, plain_call] or [None, None], looked up on first use
 
@@ -73,10 +72,6 @@ def runs_on_pointers(name: str, dtype: torch.dtype, size: int) -> bool:
         return np.float16 in registry.load("cython").native_dtypes() or npdtype != _F16
     return name == "auto" and registry.auto_host(npdtype.type, size) == "cython"
 
-
-_F16 = np.dtype(np.float16)
-_NP_OF = {t: np.dtype(n) for t, n in ((torch.float16, np.float16), (torch.float32, np.float32),
-                                      (torch.float64, np.float64))}
 
 
 def plain(t) -> bool:
