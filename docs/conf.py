@@ -1,7 +1,6 @@
-"""Sphinx configuration: the user guide (MyST Markdown, much of it the README's
-sections included as they are), the API reference from the numpydoc
-docstrings, and the performance report.  Built by ``bash ci/docs`` with
-warnings as errors."""
+"""Sphinx configuration: the user guide (MyST Markdown), the API reference
+from the numpydoc docstrings, and the performance report.  Built by
+``bash ci/docs`` with warnings as errors."""
 
 import importlib.util
 import os

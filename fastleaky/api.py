@@ -23,7 +23,8 @@ import numpy as np
 from . import boundary, ops, registry, threads
 
 if TYPE_CHECKING:  # the annotations only: none of these is imported at run time
-    from typing import Protocol, TypeVar
+    from collections.abc import Sequence
+    from typing import Literal, Protocol, TypeVar
 
     import dask.array as da
     import torch
@@ -43,7 +44,9 @@ if TYPE_CHECKING:  # the annotations only: none of these is imported at run time
     # bool and integer input computes in float64, as NumPy promotes it.
     _Whole = np.integer[Any] | np.bool_
     _RealScalar = float | np.floating[Any] | np.integer[Any] | np.bool_
-    _Out = TypeVar("_Out", bound=np.ndarray[Any, Any])
+    # ``out=`` given: the call returns ``out`` itself (a NumPy array, or a
+    # tensor whichever the inputs' kind)
+    _Out = TypeVar("_Out", bound="np.ndarray[Any, Any] | torch.Tensor")
     _Xarray = TypeVar("_Xarray", "xr.DataArray", "xr.Dataset", "xr.Variable")
     _Device = TypeVar("_Device", bound=_CudaArray)
 
@@ -179,29 +182,49 @@ def leaky_relu_grad(x: Any, alpha: _Alpha = 0.01, *, out: Any = None,
 def leaky_relu_backward(grad_output: NDArray[_Float], x: NDArray[_Float], alpha: _Alpha = ...,
                         *, out: None = ..., backend: BackendName = ...) -> NDArray[_Float]: ...
 @overload
+def leaky_relu_backward(grad_output: NDArray[_Whole], x: NDArray[_Whole], alpha: _Alpha = ...,
+                        *, out: None = ..., backend: BackendName = ...) -> NDArray[np.float64]: ...
+@overload
 def leaky_relu_backward(grad_output: _Float, x: _Float, alpha: _Alpha = ..., *, out: None = ...,
                         backend: BackendName = ...) -> _Float: ...
+@overload
+def leaky_relu_backward(grad_output: float | _Whole, x: float | _Whole, alpha: _Alpha = ...,
+                        *, out: None = ..., backend: BackendName = ...) -> np.float64: ...
 @overload
 def leaky_relu_backward(grad_output: _RealScalar, x: _RealScalar, alpha: _Alpha = ...,
                         *, out: None = ..., backend: BackendName = ...) -> np.floating[Any]: ...
 @overload
 def leaky_relu_backward(grad_output: ArrayLike, x: ArrayLike, alpha: _Alpha = ..., *, out: _Out,
                         backend: BackendName = ...) -> _Out: ...
+# One argument of a kind that holds the other's (NumPy arrays, lists ...,
+# a dask array inside an xarray object) gives that kind, as its own binary
+# operators would.
 @overload
-def leaky_relu_backward(grad_output: torch.Tensor, x: torch.Tensor, alpha: _Alpha = ...,
+def leaky_relu_backward(grad_output: _Xarray, x: ArrayLike | _Xarray, alpha: _Alpha = ...,
+                        *, out: None = ..., backend: BackendName = ...) -> _Xarray: ...
+@overload
+def leaky_relu_backward(grad_output: ArrayLike, x: _Xarray, alpha: _Alpha = ...,
+                        *, out: None = ..., backend: BackendName = ...) -> _Xarray: ...
+@overload
+def leaky_relu_backward(grad_output: da.Array, x: ArrayLike, alpha: _Alpha = ...,
+                        *, out: None = ..., backend: BackendName = ...) -> da.Array: ...
+@overload
+def leaky_relu_backward(grad_output: ArrayLike, x: da.Array, alpha: _Alpha = ...,
+                        *, out: None = ..., backend: BackendName = ...) -> da.Array: ...
+@overload
+def leaky_relu_backward(grad_output: torch.Tensor, x: ArrayLike, alpha: _Alpha = ...,
                         *, out: torch.Tensor | None = ...,
                         backend: BackendName = ...) -> torch.Tensor: ...
 @overload
-def leaky_relu_backward(grad_output: _Xarray, x: _Xarray, alpha: _Alpha = ..., *, out: None = ...,
-                        backend: BackendName = ...) -> _Xarray: ...
-@overload
-def leaky_relu_backward(grad_output: da.Array, x: da.Array, alpha: _Alpha = ..., *, out: None = ...,
-                        backend: BackendName = ...) -> da.Array: ...
+def leaky_relu_backward(grad_output: ArrayLike, x: torch.Tensor, alpha: _Alpha = ...,
+                        *, out: torch.Tensor | None = ...,
+                        backend: BackendName = ...) -> torch.Tensor: ...
 @overload
 def leaky_relu_backward(grad_output: _Device, x: _Device, alpha: _Alpha = ...,
                         *, out: _Device | None = ..., backend: BackendName = ...) -> _Device: ...
 @overload
-def leaky_relu_backward(grad_output: ArrayLike, x: ArrayLike, alpha: _Alpha = ..., *, out: None = ...,
+def leaky_relu_backward(grad_output: ArrayLike, x: ArrayLike, alpha: _Alpha = ...,
+                        *, out: None = ...,
                         backend: BackendName = ...) -> NDArray[np.floating[Any]]: ...
 def leaky_relu_backward(grad_output: Any, x: Any, alpha: _Alpha = 0.01, *, out: Any = None,
                         backend: BackendName = "auto") -> Any:
@@ -236,7 +259,8 @@ _ADAPTERS = {
 }
 
 
-def compute(op, arrays, alpha, out=None, backend="auto"):
+def compute(op: ops.Op, arrays: Sequence[object], alpha: object, out: object = None,
+            backend: str = "auto") -> Any:
     """Run ``op`` (an ``ops.Op``) on arguments of any kind fastleaky accepts."""
     kind = boundary.call_kind(arrays, out)
     if kind == boundary.HOST:
@@ -247,14 +271,16 @@ def compute(op, arrays, alpha, out=None, backend="auto"):
 
 # ---------------------------------------------------------------- host arrays
 
-def _same_memory(a, b) -> bool:
-    return (
+def _same_memory(a: NDArray[Any], b: NDArray[Any]) -> bool:
+    same: bool = (
         a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
         and a.strides == b.strides
     )
+    return same
 
 
-def _flat_input(arr, dtype, order, target):
+def _flat_input(arr: NDArray[Any], dtype: np.dtype[Any], order: Literal["C", "F"],
+                target: NDArray[Any]) -> NDArray[Any]:
     """A flat view of ``arr`` in ``order``, or a contiguous copy when it is not
     already one, is not aligned for its type, or partially overlaps the output."""
     contiguous = arr.flags.c_contiguous if order == "C" else arr.flags.f_contiguous
@@ -268,7 +294,8 @@ def _flat_input(arr, dtype, order, target):
     return flat.reshape(-1, order=order)
 
 
-def _host(op, arrays, alpha, out, backend):
+def _host(op: ops.Op, arrays: Sequence[object], alpha: object, out: object,
+          backend: str) -> object:
     call = boundary.HostCall(arrays)
     xs = call.arrays
     x = xs[-1]
@@ -279,6 +306,7 @@ def _host(op, arrays, alpha, out, backend):
     # Where the kernel writes: out itself when contiguous and aligned (as C
     # requires of a float pointer; buffers from a network or a file may not
     # be), else a scratch buffer.
+    order: Literal["C", "F"]
     if out_base is None:
         order = "F" if (x.flags.f_contiguous and not x.flags.c_contiguous) else "C"
         result = target = np.empty(shape, dtype, order=order)

@@ -14,8 +14,22 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import SupportsFloat, TypeVar
+
+    from numpy.typing import NDArray
+
+    #: alpha once checked: a finite real scalar, as the caller gave it
+    #: (``check_alpha``), before it is cast to the result dtype.
+    RealScalar = float | numbers.Real | np.integer[Any] | np.floating[Any] | np.bool_
+    _Scalar = TypeVar("_Scalar", bound=np.generic)
+    #: A mask as NumPy keeps it: ``np.ma.nomask`` (a False scalar) or an array.
+    _Mask = NDArray[np.bool_] | np.bool_
 
 _F16, _F32, _F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
 NATIVE_FLOATS = {_F16: np.float16, _F32: np.float32, _F64: np.float64}
@@ -23,7 +37,7 @@ NATIVE_FLOATS = {_F16: np.float16, _F32: np.float32, _F64: np.float64}
 
 # ---------------------------------------------------------------- scalars
 
-def check_alpha(alpha):
+def check_alpha(alpha: object) -> RealScalar:
     """Validate alpha (a finite real scalar); returns it unchanged or as a scalar.
 
     TypeError for anything that is not a real number (complex, str, an array
@@ -43,7 +57,10 @@ def check_alpha(alpha):
             raise TypeError(f"alpha must be a real scalar, got an array of shape {arr.shape}")
         if arr.dtype.kind not in "biuf":
             raise TypeError(f"alpha must be a real number, got dtype {arr.dtype}")
-        alpha = arr.reshape(())[()]
+        # NumPy's stubs type ``[()]`` as an array; on a 0-d array it is a
+        # scalar, and one of kind b/i/u/f (checked above)
+        scalar: RealScalar = arr.reshape(())[()]  # type: ignore[assignment]
+        alpha = scalar
         value = _as_float(alpha)
     else:
         raise TypeError(f"alpha must be a real number, got {type(alpha).__name__} {alpha!r}")
@@ -52,21 +69,26 @@ def check_alpha(alpha):
     return alpha
 
 
-def _as_float(alpha) -> float:
+def _as_float(alpha: SupportsFloat) -> float:
     try:
         return float(alpha)
     except OverflowError:  # a Python int beyond any float
         raise ValueError(f"alpha must be finite, got {alpha!r}") from None
 
 
-_CAST_SAFE = {dt: float(np.finfo(dt).max) / 2 for dt in (_F16, _F32, _F64)}
+_CAST_SAFE: dict[np.dtype[Any], float] = {
+    dt: float(np.finfo(dt).max) / 2 for dt in (_F16, _F32, _F64)
+}
 
 
-def cast_alpha(alpha, dtype: np.dtype):
+def cast_alpha(alpha: RealScalar, dtype: np.dtype[np.floating[Any]]) -> np.floating[Any]:
     """alpha as a scalar of ``dtype``; ValueError if it overflows there."""
     safe = _CAST_SAFE.get(dtype)
     if safe is not None and type(alpha) is float and -safe <= alpha <= safe:
-        return dtype.type(alpha)  # cannot overflow: no errstate needed
+        # (a dtype's scalar type, called, is Any in NumPy's stubs: the
+        # annotated name keeps the result's type)
+        a: np.floating[Any] = dtype.type(alpha)  # cannot overflow: no errstate needed
+        return a
     with np.errstate(over="ignore"):
         a = dtype.type(alpha)
     if not np.isfinite(a):
@@ -76,7 +98,7 @@ def cast_alpha(alpha, dtype: np.dtype):
 
 # ---------------------------------------------------------------- dtypes, shapes, out
 
-def result_dtype(dtypes) -> np.dtype:
+def result_dtype(dtypes: Sequence[np.dtype[Any]]) -> np.dtype[np.floating[Any]]:
     """The dtype results are computed in: floating kept, bool/int -> float64."""
     for d in dtypes:
         # each input on its own: promoting first would name the wrong dtype
@@ -92,7 +114,7 @@ def result_dtype(dtypes) -> np.dtype:
     return _F64 if len(dtypes) == 1 else np.result_type(_F64, *dtypes)
 
 
-def check_same_shape(shapes) -> tuple:
+def check_same_shape(shapes: Sequence[Sequence[int]]) -> tuple[int, ...]:
     """The common shape of ``(grad_output, x)`` (or of ``(x,)``); ValueError if
     they differ.  Unknown (NaN) dask chunk sizes match anything: they are
     checked block by block when computed."""
@@ -108,11 +130,13 @@ def check_same_shape(shapes) -> tuple:
     return shape
 
 
-def _unknown(n) -> bool:
+def _unknown(n: object) -> bool:
     return isinstance(n, float) and math.isnan(n)
 
 
-def check_inputs(dtypes, shapes, alpha):
+def check_inputs(
+    dtypes: Sequence[np.dtype[Any]], shapes: Sequence[Sequence[int]], alpha: object
+) -> tuple[np.dtype[np.floating[Any]], tuple[int, ...], np.floating[Any]]:
     """The checks every path makes of its inputs, in one order (so errors do
     not depend on the path): ``(result dtype, shape, alpha in that dtype)``."""
     dtype = result_dtype(dtypes)
@@ -120,7 +144,8 @@ def check_inputs(dtypes, shapes, alpha):
     return dtype, shape, cast_alpha(check_alpha(alpha), dtype)
 
 
-def check_out_fields(out_shape, out_dtype, readonly, shape, dtype) -> None:
+def check_out_fields(out_shape: Sequence[int], out_dtype: np.dtype[Any], readonly: bool,
+                     shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
     """Raise before any write if an output (of any array library, described by
     its fields) cannot receive the result."""
     if tuple(out_shape) != tuple(shape):
@@ -131,7 +156,8 @@ def check_out_fields(out_shape, out_dtype, readonly, shape, dtype) -> None:
         raise ValueError("out is read-only")
 
 
-def check_host_out(out, shape, dtype) -> np.ndarray:
+def check_host_out(out: object, shape: tuple[int, ...],
+                   dtype: np.dtype[Any]) -> NDArray[Any]:
     """``out`` for a host call, checked; returns its base-class view (the
     memory the kernels write, whatever subclass the caller passed)."""
     if not isinstance(out, np.ndarray):
@@ -140,7 +166,7 @@ def check_host_out(out, shape, dtype) -> np.ndarray:
     return base_view(out)
 
 
-def no_out(kind: str, out) -> None:
+def no_out(kind: str, out: object) -> None:
     """Kinds that are immutable (dask) or rebuilt (xarray) take no ``out``."""
     if out is not None:
         hint = ("use the returned array, or dask.array.store it"
@@ -150,16 +176,18 @@ def no_out(kind: str, out) -> None:
 
 # ---------------------------------------------------------------- host arrays
 
-def base_view(a: np.ndarray) -> np.ndarray:
+def base_view(a: NDArray[_Scalar]) -> NDArray[_Scalar]:
     """The same memory as exactly ``numpy.ndarray`` (a subclass's own
     ``reshape``/indexing may differ: ``np.matrix`` stays 2-D)."""
     return a if type(a) is np.ndarray else a.view(np.ndarray)
 
 
-_FAST_ALPHA_MAX = {_F32: float(np.finfo(np.float32).max), _F64: float(np.finfo(np.float64).max)}
+_FAST_ALPHA_MAX: dict[np.dtype[Any], float] = {
+    _F32: float(np.finfo(np.float32).max), _F64: float(np.finfo(np.float64).max)
+}
 
 
-def plain_out(g, x, alpha, out):
+def plain_out(g: object, x: object, alpha: object, out: object) -> NDArray[Any] | None:
     """Where the plain case writes (``out``, or a new array), or None when the
     call is not the plain case.
 
@@ -216,7 +244,7 @@ _KIND_NAMES = {HOST: "NumPy array", DEVICE: "CUDA device array", TORCH: "torch.T
                DASK: "dask array", XARRAY: "xarray object"}
 
 
-def kind_of(obj) -> str:
+def kind_of(obj: object) -> str:
     """The kind of one argument, from its type alone: never imports the
     library that made it."""
     t = type(obj)
@@ -239,7 +267,7 @@ def kind_of(obj) -> str:
     return HOST
 
 
-def call_kind(arrays, out) -> str:
+def call_kind(arrays: Iterable[object], out: object) -> str:
     """The kind of the call's result: the highest-priority kind among the
     inputs and ``out``, whatever their order; TypeError for a mix that no
     library defines (a torch tensor with a dask array)."""
@@ -278,8 +306,12 @@ class HostCall:
     """
 
     __slots__ = ("arrays", "scalar", "_wrapper", "_mask")
+    arrays: list[NDArray[Any]]
+    scalar: bool
+    _wrapper: object
+    _mask: _Mask
 
-    def __init__(self, arrays):
+    def __init__(self, arrays: Iterable[object]) -> None:
         self.arrays = []
         self.scalar = True
         self._wrapper = None
@@ -307,7 +339,7 @@ class HostCall:
                 best, self._wrapper = priority, a
             self.arrays.append(base)
 
-    def wrap(self, result: np.ndarray, out=None):
+    def wrap(self, result: NDArray[Any], out: object = None) -> object:
         """The result in the caller's kind (``out`` itself when given)."""
         if out is not None:
             if isinstance(out, np.ma.MaskedArray):
@@ -324,20 +356,21 @@ class HostCall:
             return _pandas_like(like, result)
         return result
 
-    def _mask_for(self, shape):
+    def _mask_for(self, shape: tuple[int, ...]) -> _Mask:
         if self._mask is np.ma.nomask:
             return np.ma.nomask
-        return np.broadcast_to(self._mask, shape).copy()
+        mask: NDArray[np.bool_] = np.broadcast_to(self._mask, shape).copy()
+        return mask
 
 
-def _priority(a) -> float:
+def _priority(a: object) -> float:
     try:
         return float(getattr(a, "__array_priority__", 0.0))
     except (TypeError, ValueError):  # NumPy ignores a priority that is not a number
         return 0.0
 
 
-def _replace_mask(out: np.ma.MaskedArray, mask) -> None:
+def _replace_mask(out: np.ma.MaskedArray[Any, Any], mask: _Mask) -> None:
     """Give ``out`` this mask as a ufunc's ``out=`` does: a hard mask too is
     replaced, and a mask ``out`` shares with another array (an input's,
     say) is copied first, so that no other array's mask changes."""
@@ -350,11 +383,13 @@ def _replace_mask(out: np.ma.MaskedArray, mask) -> None:
         out.harden_mask()
 
 
-def _is_pandas(obj) -> bool:
+def _is_pandas(obj: object) -> bool:
     return type(obj).__module__.partition(".")[0] == "pandas" and hasattr(obj, "index")
 
 
-def _pandas_like(like, result):
+def _pandas_like(like: Any, result: NDArray[Any]) -> object:
+    """``result`` as a pandas object like ``like`` (a Series or DataFrame;
+    pandas has no type information)."""
     import pandas as pd
 
     if isinstance(like, pd.DataFrame):

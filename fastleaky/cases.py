@@ -6,15 +6,18 @@ suite and ``fastleaky bench``, so that what is measured is what is tested.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike, NDArray
 
 DTYPES = ("float16", "float32", "float64")
 ALPHAS = (0.0, 0.01, 0.2, 1.0, 1.5, -0.5)
 
 
-def edge_values(dtype, signalling: bool = True) -> np.ndarray:
+def edge_values(dtype: DTypeLike, signalling: bool = True) -> NDArray[np.floating[Any]]:
     """NaN (both signs, quiet and signalling, with payloads), +-inf, +-0.0,
     subnormals, extremes."""
     dtype = np.dtype(dtype)
@@ -41,7 +44,8 @@ def edge_values(dtype, signalling: bool = True) -> np.ndarray:
     return np.array(values, dtype=dtype)
 
 
-def sample(dtype, n: int, seed: int = 0, signalling: bool = True) -> np.ndarray:
+def sample(dtype: DTypeLike, n: int, seed: int = 0,
+           signalling: bool = True) -> NDArray[np.floating[Any]]:
     """``n`` values: standard normal (half negative, random order) with the
     edge values spread through it (``signalling=False``: without the
     signalling NaNs, for peers that do not keep their bits)."""
@@ -57,11 +61,11 @@ def sample(dtype, n: int, seed: int = 0, signalling: bool = True) -> np.ndarray:
 
 
 # name -> (function of a flat sample -> array of that layout holding it)
-def _c2d(x):
+def _c2d(x: NDArray[Any]) -> NDArray[Any]:
     return x[: (x.size // 7) * 7].reshape(-1, 7)
 
 
-LAYOUTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+LAYOUTS: dict[str, Callable[[NDArray[Any]], NDArray[Any]]] = {
     "contiguous": lambda x: x,
     "c-2d": _c2d,
     "fortran": lambda x: np.asfortranarray(_c2d(x)),
@@ -76,13 +80,13 @@ LAYOUTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
-def _readonly(x):
-    y = x.copy()
+def _readonly(x: NDArray[Any]) -> NDArray[Any]:
+    y: NDArray[Any] = x.copy()
     y.flags.writeable = False
     return y
 
 
-def make(dtype, layout: str, n: int = 1000, seed: int = 0) -> np.ndarray:
+def make(dtype: DTypeLike, layout: str, n: int = 1000, seed: int = 0) -> NDArray[Any]:
     """One test input: ``n`` sample values of ``dtype`` in ``layout``."""
     return LAYOUTS[layout](sample(dtype, n, seed))
 

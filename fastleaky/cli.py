@@ -6,6 +6,8 @@ import argparse
 import decimal
 import os
 import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn, cast
 
 import numpy as np
 
@@ -13,7 +15,7 @@ import numpy as np
 class _Parser(argparse.ArgumentParser):
     """Usage errors in one line on stderr, naming the command, exit status 2."""
 
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
@@ -22,7 +24,7 @@ def _environment_problems() -> list[tuple[str, str]]:
     read afresh (the registry keeps the first value it read)."""
     from . import config, registry, threads
 
-    problems = []
+    problems: list[tuple[str, str]] = []
     backend = os.environ.get(config.ENV_BACKEND, "").strip() or "auto"
     try:
         registry.check_name(backend)
@@ -36,7 +38,7 @@ def _environment_problems() -> list[tuple[str, str]]:
     return problems
 
 
-def _cmd_info(args) -> int:
+def _cmd_info(args: argparse.Namespace) -> int:
     """Everything ``info`` knows, even with a bad setting: the setting is named
     at the top and left out of what follows, and the command then fails
     (exit 2, one error line per setting): every call would raise on it."""
@@ -57,7 +59,7 @@ def _cmd_info(args) -> int:
     return 2 if problems else 0
 
 
-def _cmd_demo(args) -> int:
+def _cmd_demo(args: argparse.Namespace) -> int:
     """Apply every available backend to one array and check it against the reference."""
     import time
 
@@ -84,11 +86,11 @@ def _cmd_demo(args) -> int:
     return 0
 
 
-def _cmd_tune(args) -> int:
+def _cmd_tune(args: argparse.Namespace) -> int:
     """Measure the serial/parallel crossover here and save it for the dispatcher."""
     from . import tune
 
-    def progress(dtype, n):
+    def progress(dtype: str, n: int) -> None:
         if not args.quiet:
             print(f"  {dtype:<8} {n:>10,} elements", file=sys.stderr)
 
@@ -102,6 +104,8 @@ def _cmd_tune(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``fastleaky`` command line: ``info``, ``demo``, ``bench``, ``report``,
+    ``compare``, ``plot`` and ``tune``."""
     from . import __version__
 
     parser = _Parser(
@@ -139,22 +143,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success, 1 when ``compare`` finds a regression, 2 on an error.
+    """
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # named by the subcommand that was given them, not the top level
-        sub = parser._subparsers._group_actions[0].choices[args.command]
+        sub = _subcommand(parser, args.command)
         sub.error(f"unrecognized arguments: {' '.join(extra)}")
+    run: Callable[[argparse.Namespace], int] = args.func  # set by each subcommand
     try:
         if args.command != "info":  # info names a bad setting instead of failing on it
             _check_environment()
-        return args.func(args)
+        return run(args)
     except (ValueError, TypeError, OSError, RuntimeError, ImportError) as exc:
         print(f"fastleaky {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except MemoryError as exc:  # e.g. demo --size 10**14: one line, no traceback
         print(f"fastleaky {args.command}: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of subcommand ``name``, from the action ``add_subparsers`` made."""
+    actions = parser._subparsers._group_actions if parser._subparsers is not None else []
+    commands = next(a for a in actions if isinstance(a, argparse._SubParsersAction))
+    return cast(argparse.ArgumentParser, commands.choices[name])  # one of build_parser's
 
 
 def whole_number(text: str) -> int:

@@ -19,6 +19,20 @@ import sys
 import threading
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from types import FrameType
+    from typing import TypedDict
+
+    import numpy as np
+
+    class ThresholdsInForce(TypedDict):
+        """What ``thresholds_in_force`` reports."""
+
+        source: str
+        ignored: str | None
+        parallel_min_elements: dict[str, int]
 
 ENV_BACKEND = "FASTLEAKY_BACKEND"
 ENV_TUNE_FILE = "FASTLEAKY_TUNE_FILE"
@@ -45,6 +59,13 @@ DEFAULT_PARALLEL_MIN_ELEMENTS = {
 # share of the time (see docs/design-measurements.md).
 POOL_CHUNK_BYTES = 65_536
 
+# Results of at least this many bytes are written by the Cython loops with
+# streaming (non-temporal) stores, which skip reading each output line
+# first: a gain only where the output cannot stay in the caches anyway.
+# The crossover measured on x86-64 is in docs/design-measurements.md; 0
+# turns streaming off.
+STREAM_MIN_BYTES = 32 * 2**20
+
 # CUDA launch shape (the ``cuda`` backend).  256 threads a block, each
 # handling 4 elements a tile; the grid covers the array up to
 # CUDA_BLOCKS_PER_SM blocks per SM, beyond which it strides.  Under the
@@ -54,7 +75,7 @@ CUDA_BLOCKS_PER_SM = 16
 CUDA_SIM_THREADS_PER_BLOCK = 8
 CUDA_SIM_MAX_BLOCKS = 2
 
-_tuned: dict | None = None
+_tuned: dict[str, int] | None = None
 _tune_problem: str | None = None  # why the tune file in force was ignored
 _load_lock = threading.Lock()
 
@@ -76,7 +97,7 @@ def tune_file() -> Path:
     return Path(base) / "fastleaky" / "tune.json"
 
 
-def validate_tune_data(data) -> dict:
+def validate_tune_data(data: object) -> dict[str, int]:
     """The thresholds of a parsed tune file, ``{dtype name: int}``.
 
     Parameters
@@ -88,7 +109,7 @@ def validate_tune_data(data) -> dict:
 
     Returns
     -------
-    dict
+    dict of str to int
 
     Raises
     ------
@@ -103,7 +124,7 @@ def validate_tune_data(data) -> dict:
     if not isinstance(table, dict):
         raise ValueError("'parallel_min_elements' must map dtype names to sizes, "
                          f"got {type(table).__name__}")
-    out = {}
+    out: dict[str, int] = {}
     for name, value in table.items():
         where = f"parallel_min_elements[{name!r}]"
         if name not in DEFAULT_PARALLEL_MIN_ELEMENTS:
@@ -118,11 +139,11 @@ def validate_tune_data(data) -> dict:
     return out
 
 
-def _reject_constant(name: str):
+def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
-def _read_tune_file(path: Path) -> tuple[dict, str | None]:
+def _read_tune_file(path: Path) -> tuple[dict[str, int], str | None]:
     """(thresholds, None), or ({}, the problem) for a file that cannot be
     read or does not validate; ({}, None) where there is no file."""
     try:
@@ -139,7 +160,7 @@ def _read_tune_file(path: Path) -> tuple[dict, str | None]:
         return {}, f"is not a valid tune file ({exc})"
 
 
-def _load_tuned() -> dict:
+def _load_tuned() -> dict[str, int]:
     global _tuned, _tune_problem
     if _tuned is not None:
         return _tuned
@@ -160,7 +181,8 @@ def _first_frame_outside_package() -> int:
     """``stacklevel`` that points a warning at the caller of fastleaky
     (Python 3.12's ``skip_file_prefixes``, by hand)."""
     package = os.path.dirname(os.path.abspath(__file__)) + os.sep
-    frame, level = sys._getframe(2), 2  # the caller of the function that warns
+    frame: FrameType | None = sys._getframe(2)  # the caller of the function that warns
+    level = 2
     while frame is not None and frame.f_code.co_filename.startswith(package):
         frame, level = frame.f_back, level + 1
     return level
@@ -174,10 +196,10 @@ def parallel_min_elements(dtype_name: str) -> int:
     return DEFAULT_PARALLEL_MIN_ELEMENTS.get(dtype_name, DEFAULT_PARALLEL_MIN_ELEMENTS["float64"])
 
 
-_by_dtype: dict = {}
+_by_dtype: dict[np.dtype[Any], int] = {}
 
 
-def parallel_min_for(dtype) -> int:
+def parallel_min_for(dtype: np.dtype[Any]) -> int:
     """``parallel_min_elements`` keyed by a NumPy dtype, cached: ``dtype.name``
     costs a few microseconds, more than a small array's whole loop."""
     try:
@@ -187,13 +209,13 @@ def parallel_min_for(dtype) -> int:
         return n
 
 
-def parallel_min_cache() -> dict:
+def parallel_min_cache() -> dict[np.dtype[Any], int]:
     """The dict behind ``parallel_min_for`` (dtype -> size), for readers on
     the per-call path; ``reload`` empties it in place."""
     return _by_dtype
 
 
-def thresholds_in_force() -> dict:
+def thresholds_in_force() -> ThresholdsInForce:
     """The thresholds the dispatcher uses now, where they come from, and
     (``"ignored"``) why a tune file was ignored, or None."""
     tuned = _load_tuned()

@@ -17,22 +17,73 @@ gives the bits of ``fastleaky.reference``, NaNs included, on any GPU.  Each
 is its operation's scalar definition (``fastleaky.ops``) compiled for the
 GPU; the ``cuda`` backend's kernels are built from the same functions
 (``device_function``).
+
+To a type checker the functions are ``DeviceFunction`` and
+``BackwardDeviceFunction``: a result of the type computed in (NumPy
+scalar types stand for the GPU's).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar, overload
 
 import numpy as np
 from numba import cuda
 
 from . import ops
+from ._backends.numba_loops import Codegen, Dispatcher, NumbaObject, Real, cuda_intrinsic
 
 __all__ = ["leaky_relu_device", "leaky_relu_grad_device", "leaky_relu_backward_device",
-           "device_function"]
+           "device_function", "DeviceFunction", "BackwardDeviceFunction", "Real"]
+
+_FloatT = TypeVar("_FloatT", bound=np.floating[Any])
+
+
+class DeviceFunction(Protocol):
+    """``leaky_relu_device`` and ``leaky_relu_grad_device``: a device
+    function of ``x`` and ``alpha`` for ``@cuda.jit`` kernels, computing in
+    x's type (float64 for an integer or bool ``x``)."""
+
+    @property
+    def py_func(self) -> Callable[..., Any]:
+        """The Python function."""
+
+    @overload
+    def __call__(self, x: _FloatT, alpha: Real) -> _FloatT: ...
+    @overload
+    def __call__(self, x: float | np.integer[Any] | np.bool_, alpha: Real) -> np.float64: ...
+
+
+class BackwardDeviceFunction(Protocol):
+    """``leaky_relu_backward_device``: a device function of ``grad_output``,
+    ``x`` and ``alpha`` for ``@cuda.jit`` kernels, computing in the common
+    type of ``grad_output`` and ``x``."""
+
+    @property
+    def py_func(self) -> Callable[..., Any]:
+        """The Python function."""
+
+    @overload
+    def __call__(self, grad_output: _FloatT, x: _FloatT, alpha: Real) -> _FloatT: ...
+    @overload
+    def __call__(self, grad_output: Real, x: Real, alpha: Real) -> np.floating[Any]: ...
+
+
+_D = TypeVar("_D", DeviceFunction, BackwardDeviceFunction)
+
+
+def _device_jit(func: Callable[..., Any]) -> Dispatcher:
+    """``cuda.jit(device=True, inline=True)(func)``, typed."""
+    untyped: Any = cuda  # Numba's annotations describe its own numba.cuda, not numba-cuda's
+    compiled: Dispatcher = untyped.jit(device=True, inline=True)(func)
+    return compiled
+
 
 # The bits of the NaN the host's multiply makes from non-NaN operands
 # (``-inf * 0``): the reference's result there.  A GPU multiply makes its
 # own canonical NaN instead, so the kernels put these bits in its place.
-_CREATED_NAN_BITS = {}
+_CREATED_NAN_BITS: dict[int, int] = {}
 with np.errstate(invalid="ignore"):
     for _t in (np.float16, np.float32, np.float64):
         _CREATED_NAN_BITS[np.dtype(_t).itemsize * 8] = int(
@@ -53,13 +104,22 @@ def _simulating() -> bool:
 # which runs device functions as Python on NumPy scalars.  Each is a
 # conversion or a bit operation, never arithmetic on a NaN: a GPU's
 # arithmetic returns its canonical NaN and would lose the payload.
+# In device code values are of Numba's types: to the checker, Any.
 
-def _compiled_helpers():
+_Helpers = tuple[Callable[[Any, Any], Any], Callable[[Any, Any], Any], Callable[[Any, Any], Any],
+                 Callable[[Any], Any], Callable[[Any], Any]]
+
+
+def _compiled_helpers() -> _Helpers:
+    import importlib
+
     from llvmlite import ir
-    from numba.cuda import types
-    from numba.cuda.extending import intrinsic
 
-    def compute_type(t):
+    # (as a module: numba-cuda's types, which Numba's own annotations do not describe)
+    types = importlib.import_module("numba.cuda.types")
+    intrinsic = cuda_intrinsic
+
+    def compute_type(t: NumbaObject) -> NumbaObject:
         # float16 is computed in float32 (exact for one product of two
         # float16, rounded once on the way back: NumPy's float16 result),
         # where numba-cuda would call C++ shims for half arithmetic.
@@ -67,39 +127,44 @@ def _compiled_helpers():
             return types.float32 if t.bitwidth == 16 else t
         return types.float64
 
-    def result_type(t):
+    def result_type(t: NumbaObject) -> NumbaObject:
         return t if isinstance(t, types.Float) else types.float64
 
-    def cast(to):
-        def codegen(context, builder, sig, args):
+    def cast(to: NumbaObject) -> Codegen:
+        def codegen(context: NumbaObject, builder: NumbaObject, sig: NumbaObject,
+                    args: list[NumbaObject]) -> NumbaObject:
             return context.cast(builder, args[0], sig.args[0], sig.return_type)
         return codegen
 
     @intrinsic
-    def to_compute(typingctx, value, like):
+    def to_compute(typingctx: NumbaObject, value: NumbaObject,
+                   like: NumbaObject) -> tuple[NumbaObject, Codegen]:
         """``value`` in the type ``like``'s operation is computed in."""
         target = compute_type(like)
         return target(value, like), cast(target)
 
     @intrinsic
-    def to_result(typingctx, value, like):
+    def to_result(typingctx: NumbaObject, value: NumbaObject,
+                  like: NumbaObject) -> tuple[NumbaObject, Codegen]:
         """``value`` rounded once to ``like``'s result type."""
         target = result_type(like)
         return target(value, like), cast(target)
 
     @intrinsic
-    def promote(typingctx, value, other):
+    def promote(typingctx: NumbaObject, value: NumbaObject,
+                other: NumbaObject) -> tuple[NumbaObject, Codegen]:
         """``value`` in the common type of ``value`` and ``other``."""
         target = result_type(typingctx.unify_pairs(value, other))
         return target(value, other), cast(target)
 
     @intrinsic
-    def quiet(typingctx, x):
+    def quiet(typingctx: NumbaObject, x: NumbaObject) -> tuple[NumbaObject, Codegen] | None:
         """The NaN ``x`` with its quiet bit set, payload and sign kept."""
         if not isinstance(x, types.Float):
             return None
 
-        def codegen(context, builder, sig, args):
+        def codegen(context: NumbaObject, builder: NumbaObject, sig: NumbaObject,
+                    args: list[NumbaObject]) -> NumbaObject:
             bits = ir.IntType(x.bitwidth)
             value = builder.or_(builder.bitcast(args[0], bits),
                                 ir.Constant(bits, _QUIET_BIT[x.bitwidth]))
@@ -107,12 +172,14 @@ def _compiled_helpers():
         return x(x), codegen
 
     @intrinsic
-    def created_nan(typingctx, like):
+    def created_nan(typingctx: NumbaObject,
+                    like: NumbaObject) -> tuple[NumbaObject, Codegen] | None:
         """The host's NaN from non-NaN operands, in ``like``'s type."""
         if not isinstance(like, types.Float):
             return None
 
-        def codegen(context, builder, sig, args):
+        def codegen(context: NumbaObject, builder: NumbaObject, sig: NumbaObject,
+                    args: list[NumbaObject]) -> NumbaObject:
             bits = ir.Constant(ir.IntType(like.bitwidth), _CREATED_NAN_BITS[like.bitwidth])
             return builder.bitcast(bits, args[0].type)
         return like(like), codegen
@@ -120,31 +187,39 @@ def _compiled_helpers():
     return to_compute, to_result, promote, quiet, created_nan
 
 
-def _simulated_helpers():
-    def result_type(value):
+def _simulated_helpers() -> _Helpers:
+    # (Typed results: NumPy's annotations give Any for some of these
+    # conversions, and an array for a 0-d array indexed with (), a scalar.)
+    def result_type(value: Real) -> type[np.floating[Any]]:
         return type(value) if isinstance(value, np.floating) else np.float64
 
-    def compute_type(like):
+    def compute_type(like: Real) -> type[np.floating[Any]]:
         t = result_type(like)
         return np.float32 if t is np.float16 else t
 
-    def to_compute(value, like):
-        return compute_type(like)(value)
+    def to_compute(value: Real, like: Real) -> np.floating[Any]:
+        converted: np.floating[Any] = compute_type(like)(value)
+        return converted
 
-    def to_result(value, like):
-        return result_type(like)(value)
+    def to_result(value: Real, like: Real) -> np.floating[Any]:
+        converted: np.floating[Any] = result_type(like)(value)
+        return converted
 
-    def promote(value, other):
-        return np.result_type(result_type(value), result_type(other)).type(value)
+    def promote(value: Real, other: Real) -> np.floating[Any]:
+        common: np.floating[Any] = np.result_type(result_type(value),
+                                                  result_type(other)).type(value)
+        return common
 
-    def quiet(x):
+    def quiet(x: np.floating[Any]) -> np.floating[Any]:
         bits = np.array(x).view(f"u{x.itemsize}")
         bits |= _QUIET_BIT[8 * x.itemsize]
-        return bits.view(x.dtype)[()]
+        quieted: np.floating[Any] = bits.view(x.dtype)[()]  # type: ignore[assignment]
+        return quieted
 
-    def created_nan(like):
-        return np.array(_CREATED_NAN_BITS[8 * like.itemsize],
-                        f"u{like.itemsize}").view(like.dtype)[()]
+    def created_nan(like: np.floating[Any]) -> np.floating[Any]:
+        nan: np.floating[Any] = np.array(  # type: ignore[assignment]
+            _CREATED_NAN_BITS[8 * like.itemsize], f"u{like.itemsize}").view(like.dtype)[()]
+        return nan
 
     return to_compute, to_result, promote, quiet, created_nan
 
@@ -152,12 +227,12 @@ def _simulated_helpers():
 _to_compute, _to_result, _promote, _quiet, _created_nan = (
     _simulated_helpers() if _simulating() else _compiled_helpers())
 
-_SCALARS = {op.name: cuda.jit(device=True, inline=True)(op.scalar) for op in ops.OPS}
+_SCALARS = {op.name: _device_jit(op.scalar) for op in ops.OPS}
 
 
 # ---------------------------------------------------------------- device functions
 
-def device_function(op):
+def device_function(op: ops.Op) -> DeviceFunction | BackwardDeviceFunction:
     """``op``'s scalar definition as a device function of ``op.arity``
     inputs and ``alpha``, giving the reference's bits.
 
@@ -168,7 +243,9 @@ def device_function(op):
 
     Returns
     -------
-    A ``cuda.jit(device=True, inline=True)`` function.
+    DeviceFunction or BackwardDeviceFunction
+        A ``cuda.jit(device=True, inline=True)`` function of ``(x, alpha)``
+        for one input, ``(grad_output, x, alpha)`` for two.
 
     Notes
     -----
@@ -192,52 +269,75 @@ def device_function(op):
 
     The grad of a NaN is ``alpha``, not NaN, and is left alone.
     """
+    if op.arity == 1:
+        return _unary_device(op)
+    if op.arity == 2:
+        return _binary_device(op)
+    raise ValueError(f"no device function for operations of {op.arity} inputs")
+
+
+def _unary_device(op: ops.Op) -> DeviceFunction:
+    scalar = _SCALARS[op.name]
+    to_compute, to_result = _to_compute, _to_result
+    quiet, created_nan = _quiet, _created_nan
+
+    def device(x: Any, alpha: Any) -> Any:
+        first = to_compute(x, x)
+        result = to_compute(scalar(first, to_compute(to_result(alpha, x), x)), x)
+        if result == result:
+            return to_result(result, x)
+        same = to_result(x, x)
+        if first != first:
+            return same if scalar(-1, 2) == -1 else quiet(same)
+        return created_nan(same)
+
+    compiled: DeviceFunction = _named_device(device, op)
+    return compiled
+
+
+def _binary_device(op: ops.Op) -> BackwardDeviceFunction:
     scalar = _SCALARS[op.name]
     to_compute, to_result, promote = _to_compute, _to_result, _promote
     quiet, created_nan = _quiet, _created_nan
-    if op.arity == 1:
-        def device(x, alpha):
-            first = to_compute(x, x)
-            result = to_compute(scalar(first, to_compute(to_result(alpha, x), x)), x)
-            if result == result:
-                return to_result(result, x)
-            same = to_result(x, x)
-            if first != first:
-                return same if scalar(-1, 2) == -1 else quiet(same)
-            return created_nan(same)
-    elif op.arity == 2:
-        def device(grad_output, x, alpha):
-            g = promote(grad_output, x)
-            first = to_compute(g, g)
-            result = to_compute(
-                scalar(first, to_compute(promote(x, g), g), to_compute(to_result(alpha, g), g)), g)
-            if result == result:
-                return to_result(result, g)
-            if first != first:
-                return g if scalar(-1, to_compute(promote(x, g), g), 2) == -1 else quiet(g)
-            return created_nan(g)
-    else:
-        raise ValueError(f"no device function for operations of {op.arity} inputs")
+
+    def device(grad_output: Any, x: Any, alpha: Any) -> Any:
+        g = promote(grad_output, x)
+        first = to_compute(g, g)
+        result = to_compute(
+            scalar(first, to_compute(promote(x, g), g), to_compute(to_result(alpha, g), g)), g)
+        if result == result:
+            return to_result(result, g)
+        if first != first:
+            return g if scalar(-1, to_compute(promote(x, g), g), 2) == -1 else quiet(g)
+        return created_nan(g)
+
+    compiled: BackwardDeviceFunction = _named_device(device, op)
+    return compiled
+
+
+def _named_device(device: Callable[..., Any], op: ops.Op) -> Dispatcher:
     device.__name__ = device.__qualname__ = f"{op.public}_device"
-    return cuda.jit(device=True, inline=True)(device)
+    return _device_jit(device)
 
 
 # The Python code compiled into a kernel that uses ``device_function``:
 # the kernels' disk-cache names carry a digest of it.
-DEFINITIONS = (device_function, _compiled_helpers)
+DEFINITIONS = (_unary_device, _binary_device, _compiled_helpers)
 
 
-def _public(op, doc: str):
-    fn = device_function(op)
+def _public(fn: _D, doc: str) -> _D:
     fn.__doc__ = doc
     return fn
 
 
 leaky_relu_device = _public(
-    ops.FORWARD, """``x`` where ``x > 0``, ``x * alpha`` elsewhere, in x's type.""")
+    _unary_device(ops.FORWARD),
+    """``x`` where ``x > 0``, ``x * alpha`` elsewhere, in x's type.""")
 leaky_relu_grad_device = _public(
-    ops.GRAD, """1 where ``x > 0``, ``alpha`` elsewhere (``x == 0`` and NaN included),
+    _unary_device(ops.GRAD),
+    """1 where ``x > 0``, ``alpha`` elsewhere (``x == 0`` and NaN included),
     in x's type.""")
 leaky_relu_backward_device = _public(
-    ops.BACKWARD, """``grad_output`` where ``x > 0``, ``grad_output * alpha``
+    _binary_device(ops.BACKWARD),
+    """``grad_output`` where ``x > 0``, ``grad_output * alpha``
     elsewhere, in the common type of both.""")

@@ -8,15 +8,82 @@ import os
 import platform
 import sys
 import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from . import config
+
+if TYPE_CHECKING:
+    from .config import ThresholdsInForce
+
+
+class ThreadingInfo(TypedDict, total=False):
+    """Threads each runtime would use here (``threading_info``)."""
+
+    usable_cpus: int | None
+    fastleaky_thread_limit: int | None
+    tbb: str
+    numba_threading_layer: str
+    numba_num_threads: int
+    cython_openmp_threads: int
+    numexpr_threads: int
+    torch_threads: int
+
+
+class NumbaCacheInfo(TypedDict, total=False):
+    """Folders of the Numba disk cache and the kernels compiled in memory,
+    or ``error`` when Numba could not say."""
+
+    cached: list[str]
+    uncached: list[str]
+    error: str
+
+
+class _GpuKeys(TypedDict):
+    found: bool
+
+
+class GpuInfo(_GpuKeys, total=False):
+    """The GPU Numba sees (``found``) or ``reason`` why none."""
+
+    reason: str
+    name: str
+    count: int
+    compute_capability: str
+    driver: str
+    memory_bytes: int
+
+
+class BackendLine(TypedDict):
+    """One backend as ``fastleaky info`` lists it."""
+
+    name: str
+    available: bool
+    reason: str
+
+
+class Info(TypedDict):
+    """Everything ``fastleaky info`` reports (``collect``)."""
+
+    versions: dict[str, str | None]
+    platform: str
+    cpu: str
+    logical_cpus: int | None
+    backends: list[BackendLine]
+    thresholds: ThresholdsInForce
+    executable: str
+    memory_bytes: int | None
+    threading: ThreadingInfo
+    numba_cache: NumbaCacheInfo | None
+    gpu: GpuInfo
 
 _PACKAGES = ("fastleaky", "numpy", "numba", "llvmlite", "numba-cuda", "cython", "numexpr",
              "torch", "cupy", "dask", "xarray")
 
 
-def versions() -> dict:
-    out = {"python": platform.python_version()}
+def versions() -> dict[str, str | None]:
+    """Python's version and each related package's, None where not installed."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
     for name in _PACKAGES:
         try:
             out[name] = importlib.metadata.version(name)
@@ -26,6 +93,7 @@ def versions() -> dict:
 
 
 def cpu_model() -> str:
+    """The CPU's model name, else what ``platform`` knows of it."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -56,7 +124,7 @@ def available_memory() -> int | None:
     return None
 
 
-def threading_info() -> dict:
+def threading_info() -> ThreadingInfo:
     """Threads each runtime would use here, and Numba's threading layer.
 
     Imports numba (never at ``import fastleaky``, only here) and starts its
@@ -64,22 +132,27 @@ def threading_info() -> dict:
     """
     from . import registry, threads
 
+    usable: int | None
     try:
         usable = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         usable = os.cpu_count()
-    out: dict = {"usable_cpus": usable, "fastleaky_thread_limit": threads.limit()}
+    out: ThreadingInfo = {"usable_cpus": usable, "fastleaky_thread_limit": threads.limit()}
     if importlib.util.find_spec("numba") is not None:
         try:
             from ._backends._numba_tbb import preload
 
             out["tbb"] = preload()  # as the numba backends do before Numba starts threads
-            import numba
             from numba.np.ufunc import parallel
 
-            parallel._launch_threads()
-            out["numba_threading_layer"] = numba.threading_layer()
-            out["numba_num_threads"] = numba.get_num_threads()
+            # numba.threading_layer and numba.get_num_threads are these
+            # functions; Numba does not annotate them.
+            launch: Callable[[], None] = parallel._launch_threads
+            layer: Callable[[], str] = parallel.threading_layer
+            num_threads: Callable[[], int] = parallel.get_num_threads
+            launch()
+            out["numba_threading_layer"] = layer()
+            out["numba_num_threads"] = num_threads()
         except Exception as exc:  # a broken threading layer is worth reporting, not dying of
             out["numba_threading_layer"] = f"unavailable ({type(exc).__name__}: {exc})"
     if registry.availability("cython")[0]:
@@ -95,7 +168,7 @@ def threading_info() -> dict:
     return out
 
 
-def numba_cache_info() -> dict | None:
+def numba_cache_info() -> NumbaCacheInfo | None:
     """Where the Numba kernels (backends and ``fastleaky.jit``) are cached on
     disk, or which are compiled in memory because no cache folder is
     writable; None without Numba.  Builds the dispatchers, compiles nothing."""
@@ -108,10 +181,11 @@ def numba_cache_info() -> dict | None:
         from . import jit  # noqa: F401  (its functions are decided at import)
     except Exception as exc:  # a broken Numba install is worth reporting, not dying of
         return {"error": f"{type(exc).__name__}: {exc}"}
-    return numba_loops.disk_cache_state()
+    state = numba_loops.disk_cache_state()
+    return {"cached": state["cached"], "uncached": state["uncached"]}
 
 
-def _cache_line(state: dict) -> str:
+def _cache_line(state: NumbaCacheInfo) -> str:
     if "error" in state:
         return f"unknown ({state['error']})"
     if not state["uncached"]:
@@ -124,7 +198,7 @@ def _cache_line(state: dict) -> str:
             f"({', '.join(state['uncached'])}) compiled in memory: {missing}")
 
 
-def gpu_info() -> dict:
+def gpu_info() -> GpuInfo:
     """The CUDA GPU Numba sees: name, compute capability, driver; or why none."""
     if importlib.util.find_spec("numba") is None:
         return {"found": False, "reason": "numba is not installed"}
@@ -132,14 +206,20 @@ def gpu_info() -> dict:
         if importlib.util.find_spec("numba.cuda") is None:
             return {"found": False, "reason": "numba-cuda is not installed"}
         from numba import cuda
+        from numba.cuda.core import config as cuda_config  # the module cuda.config is
 
-        if cuda.config.ENABLE_CUDASIM:
+        if cuda_config.ENABLE_CUDASIM:
             return {"found": False, "reason": "CUDA simulator (NUMBA_ENABLE_CUDASIM=1)"}
-        if not cuda.is_available():
+        # numba-cuda does not annotate these: what they return, named
+        is_available: Callable[[], bool] = cuda.is_available
+        if not is_available():
             return {"found": False, "reason": "no CUDA driver or GPU found"}
         from numba.cuda.cudadrv.driver import driver
 
-        dev = cuda.get_current_device()
+        current_device: Callable[[], Any] = cuda.get_current_device
+        current_context: Callable[[], Any] = cuda.current_context
+        driver_version: Callable[[], tuple[int, ...]] = driver.get_version
+        dev = current_device()
         name = dev.name.decode() if isinstance(dev.name, bytes) else str(dev.name)
         major, minor = dev.compute_capability
         return {
@@ -147,15 +227,16 @@ def gpu_info() -> dict:
             "name": name,
             "count": len(cuda.gpus),
             "compute_capability": f"{major}.{minor}",
-            "driver": ".".join(map(str, driver.get_version())),
-            "memory_bytes": cuda.current_context().get_memory_info()[1],
+            "driver": ".".join(map(str, driver_version())),
+            "memory_bytes": current_context().get_memory_info()[1],
         }
     except Exception as exc:  # any CUDA failure means "no usable GPU" here
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return {"found": False, "reason": f"{type(exc).__name__}: {first}"}
 
 
-def collect() -> dict:
+def collect() -> Info:
+    """What ``fastleaky info`` reports, as data."""
     import fastleaky
 
     with warnings.catch_warnings():
@@ -181,6 +262,7 @@ def collect() -> dict:
 
 
 def render_text() -> str:
+    """``fastleaky info``'s text."""
     data = collect()
     mem = data["memory_bytes"]
     mem_text = f", {mem / 2**30:.1f} GiB memory" if mem else ""

@@ -19,24 +19,34 @@ Importing this module imports NumPy only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import reference
+
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    import numpy as np
+    from numpy.typing import NDArray
+
+    # A scalar of one floating type: a Python float, or the NumPy float of
+    # the array (Numba compiles the definitions for each array dtype).
+    _Real = TypeVar("_Real", float, np.floating[Any])
 
 
 # The scalar definitions: what one element of each operation is, with ``a``
 # already of x's type.  A select, never ``max(x, a * x)`` (wrong for a > 1
 # and a < 0); NaN takes the multiply branch (``NaN > 0`` is false), which
 # quiets it and keeps its payload, as the reference does.
-def leaky_relu_scalar(x, a):
+def leaky_relu_scalar(x: _Real, a: _Real) -> _Real:
     return x if x > 0 else x * a
 
 
-def leaky_relu_grad_scalar(x, a):
+def leaky_relu_grad_scalar(x: _Real, a: _Real) -> _Real | int:
     return 1 if x > 0 else a
 
 
-def leaky_relu_backward_scalar(g, x, a):
+def leaky_relu_backward_scalar(g: _Real, x: _Real, a: _Real) -> _Real:
     return g if x > 0 else g * a
 
 
@@ -54,8 +64,8 @@ class Op:
     code: int
     public: str
     inputs: tuple[str, ...]
-    scalar: Callable
-    reference: Callable
+    scalar: Callable[..., Any]  # (x, a) or (g, x, a): one element
+    reference: Callable[..., NDArray[np.floating[Any]]]  # (x, alpha) or (g, x, alpha)
 
     @property
     def arity(self) -> int:

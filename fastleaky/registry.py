@@ -32,11 +32,36 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
 from . import config, threads
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Protocol
+
+    from numpy.typing import NDArray
+
+    from .ops import Op
+
+    class Backend(Protocol):
+        """The entries every backend has (see the module docstring)."""
+
+        @property
+        def parallel(self) -> bool: ...
+
+        def available(self) -> tuple[bool, str]: ...
+
+        def native_dtypes(self) -> frozenset[type[np.generic]]: ...
+
+        def run(self, op: Op, inputs: Sequence[NDArray[Any]], a: np.generic,
+                out: NDArray[Any], nthreads: int) -> None: ...
+
+    #: A backend's ``plain_entry()``: ``f(code, g, x, alpha, out)``, the
+    #: result or ``NotImplemented`` (it takes whatever the caller passed).
+    PlainEntry = Callable[[int, Any, Any, Any, Any], Any]
 
 __all__ = ["BackendInfo", "BackendName", "BackendUnavailableError", "backends", "use_backend"]
 
@@ -52,7 +77,7 @@ class BackendUnavailableError(RuntimeError):
 class BackendInfo:
     """What ``fastleaky.backends()`` reports for one backend."""
 
-    name: str
+    name: BackendName
     available: bool
     reason: str
     device: str
@@ -61,7 +86,7 @@ class BackendInfo:
 
 @dataclass(frozen=True)
 class _Entry:
-    name: str
+    name: BackendName
     target: str  # "module" or "module:attribute", imported on first use
     device: str
     summary: str
@@ -85,32 +110,42 @@ _REGISTRY: dict[str, _Entry] = {
 
 NAMES = ("auto", *_REGISTRY)
 
-_loaded: dict[str, object] = {}
+# (the objects themselves are typed Any: besides the ``Backend`` entries,
+# the adapters and ``tune`` use entries of one backend, e.g. the Cython
+# loops' ``pointer_entry``, and a registered name says which object it is)
+_loaded: dict[str, Any] = {}
 _availability: dict[str, tuple[bool, str]] = {}
 _lock = threading.Lock()
-_current: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+_current: contextvars.ContextVar[BackendName | None] = contextvars.ContextVar(
     "fastleaky_backend", default=None
 )
-_env_default: list[str] = []  # one validated value, read on first use
+_env_default: list[BackendName] = []  # one validated value, read on first use
+# Each valid name to itself, typed as a ``BackendName`` (a test holds
+# ``BackendName`` to ``NAMES``).
+_VALID: dict[object, BackendName] = {name: name for name in get_args(BackendName)}
 
 
-def check_name(name) -> str:
-    if isinstance(name, str) and (name == "auto" or name in _REGISTRY):
-        return name
+def check_name(name: object) -> BackendName:
+    """``name`` if it is a backend name ("auto" included), else ValueError."""
+    try:
+        return _VALID[name]
+    except (KeyError, TypeError):  # TypeError: an unhashable name
+        pass
     raise ValueError(
         f"unknown fastleaky backend {name!r}; valid names: {', '.join(NAMES)}"
     )
 
 
-def load(name: str):
-    """The backend object for a registered name (imported on first use)."""
+def load(name: str) -> Any:
+    """The backend object for a registered name (imported on first use): a
+    ``Backend``, with the entries of its own that its name implies."""
     try:
         return _loaded[name]
     except KeyError:
         pass
     entry = _REGISTRY[name]
     module, _, attr = entry.target.partition(":")
-    obj = importlib.import_module(module)
+    obj: Any = importlib.import_module(module)
     if attr:
         obj = getattr(obj, attr)
     _loaded[name] = obj
@@ -141,22 +176,22 @@ def backends() -> list[BackendInfo]:
     return out
 
 
-def default_name() -> str:
+def default_name() -> BackendName:
     """``FASTLEAKY_BACKEND`` if set (validated), else "auto"."""
     if not _env_default:
         value = os.environ.get(config.ENV_BACKEND, "").strip() or "auto"
         try:
-            check_name(value)
+            name = check_name(value)
         except ValueError:
             raise ValueError(
                 f"{config.ENV_BACKEND}={value!r} is not a fastleaky backend; "
                 f"valid names: {', '.join(NAMES)}"
             ) from None
-        _env_default.append(value)
+        _env_default.append(name)
     return _env_default[0]
 
 
-def requested_name(backend: str) -> str:
+def requested_name(backend: str) -> BackendName:
     """The name in force for one call: argument, then use_backend(), then env."""
     if backend != "auto":
         return check_name(backend)
@@ -178,7 +213,7 @@ def use_backend(name: BackendName) -> Iterator[None]:
         _current.reset(token)
 
 
-def require(name: str):
+def require(name: str) -> Any:
     """The backend object, or BackendUnavailableError saying why it cannot run."""
     ok, reason = availability(name)
     if not ok:
@@ -190,7 +225,7 @@ _COMPILED_FLOATS = (np.float16, np.float32, np.float64)
 _AUTO_PREFERENCE = ("cython", "numba-parallel")  # ahead-of-time compiled first: no JIT warm-up
 
 
-def auto_host(dtype_type, size: int) -> str:
+def auto_host(dtype_type: type[np.generic] | None, size: int) -> str:
     """The backend "auto" picks for a host (NumPy) array of this dtype and size.
 
     The first available backend of ``_AUTO_PREFERENCE`` that computes the
@@ -207,25 +242,30 @@ def auto_host(dtype_type, size: int) -> str:
     return "numpy"
 
 
-def resolve(name: str, dtype: np.dtype, size: int):
+def resolve(name: str, dtype: np.dtype[Any], size: int) -> Backend:
     """The backend object that computes a host call of ``dtype`` and ``size``
     when ``name`` is requested ("auto" included; NumPy for dtypes the named
     backend has no loop for)."""
+    impl: Backend
     if name == "auto":
-        return load(auto_host(_NATIVE.get(dtype), size))
+        impl = load(auto_host(_NATIVE.get(dtype), size))
+        return impl
     impl = require(name)
     if _NATIVE.get(dtype) in impl.native_dtypes():
         return impl
-    return load("numpy")  # longdouble ...: the reference, on every named backend
+    impl = load("numpy")
+    return impl  # longdouble ...: the reference, on every named backend
 
 
-_NATIVE = {np.dtype(t): t for t in _COMPILED_FLOATS}
+_NATIVE: dict[np.dtype[Any], type[np.floating[Any]]] = {
+    np.dtype(t): t for t in _COMPILED_FLOATS
+}
 
 # requested name -> the fast entry for the plain case, or None
-_fast: dict[str, object] = {}
+_fast: dict[str, PlainEntry | None] = {}
 
 
-def fast_entry(backend):
+def fast_entry(backend: str) -> PlainEntry | None:
     """The ``plain_call`` that computes a plain call with this ``backend``
     argument, or None (the general path then handles every call).
 
@@ -241,7 +281,7 @@ def fast_entry(backend):
         return _fast[backend]
     except (KeyError, TypeError):  # TypeError: an unhashable (invalid) name
         pass
-    entry = None
+    entry: PlainEntry | None = None
     if isinstance(backend, str):
         threads.limit()  # a bad FASTLEAKY_NUM_THREADS raises at the first call
         name = default_name() if backend == "auto" else backend

@@ -80,7 +80,7 @@ def get(runtime_threads: int) -> int:
 SERIAL, RUNTIME_DEFAULT = 1, 0
 
 
-def for_call(dtype, size: int) -> int:
+def for_call(dtype: np.dtype[Any], size: int) -> int:
     """Threads for one call of a parallel backend on ``size`` elements of
     ``dtype``: ``SERIAL`` (1), ``RUNTIME_DEFAULT`` (0: the runtime's own
     count), or a cap ``k >= 2`` from ``thread_limit`` / the environment."""

@@ -19,16 +19,52 @@ import json
 import os
 import secrets
 import statistics
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 
 from . import config
 
+#: ``progress(dtype_name, size)``, called after each size is timed.
+Progress = Callable[[str, int], None]
+
+
+class DtypeTiming(TypedDict):
+    """One dtype's timings: seconds per call at each size, and the crossover."""
+
+    threshold: int
+    sizes: list[int]
+    serial_s: list[float]
+    parallel_s: list[float]
+
+
+class Timings(TypedDict):
+    """What :func:`measure` gives: the thread count and each dtype's timings."""
+
+    threads: int
+    dtypes: dict[str, DtypeTiming]
+
+
+class _TuneFileKeys(TypedDict):
+    parallel_min_elements: dict[str, int]
+    threads: int
+    measurements: dict[str, DtypeTiming]
+    cpu: str
+    date: str
+
+
+class TuneFile(_TuneFileKeys, total=False):
+    """The tune file's content; :func:`run` adds ``path``, where it was written."""
+
+    path: str
+
 SIZES = tuple(1024 << k for k in range(13))  # 1,024 .. 4,194,304
 
 
-def _median_time(fn, min_seconds=0.002, repeats=7) -> float:
+def _median_time(fn: Callable[[], object], min_seconds: float = 0.002,
+                 repeats: int = 7) -> float:
     """Median seconds per call, each repeat looping ``fn`` for at least
     ``min_seconds`` (the bench's calibration, warm-up included)."""
     from .bench import runner
@@ -37,7 +73,8 @@ def _median_time(fn, min_seconds=0.002, repeats=7) -> float:
     return statistics.median(runner.time_loops(fn, loops) / loops for _ in range(repeats))
 
 
-def _crossover(sizes, serial, parallel) -> int:
+def _crossover(sizes: Sequence[int], serial: Sequence[float],
+               parallel: Sequence[float]) -> int:
     """Smallest size where the parallel loop wins, there and over a window of three sizes
     (median speed-up > 1), so that one noisy point neither starts nor stops it."""
     speedup = [s / p for s, p in zip(serial, parallel)]
@@ -47,7 +84,8 @@ def _crossover(sizes, serial, parallel) -> int:
     return max(sizes) * 2  # parallel never won: effectively off
 
 
-def measure(dtypes=config.DEFAULT_PARALLEL_MIN_ELEMENTS, sizes=SIZES, progress=None) -> dict:
+def measure(dtypes: Iterable[str] = config.DEFAULT_PARALLEL_MIN_ELEMENTS,
+            sizes: Sequence[int] = SIZES, progress: Progress | None = None) -> Timings:
     """{dtype: {"threshold": n, "serial_s": [...], "parallel_s": [...]}}."""
     from . import ops, registry
 
@@ -56,7 +94,7 @@ def measure(dtypes=config.DEFAULT_PARALLEL_MIN_ELEMENTS, sizes=SIZES, progress=N
         raise RuntimeError(f"cannot tune: {reason}")
     cython_backend = registry.load("cython")
     nthreads = cython_backend.max_threads()
-    results = {}
+    results: dict[str, DtypeTiming] = {}
     for name in dtypes:
         dtype = np.dtype(name)
         if dtype.type not in cython_backend.native_dtypes():
@@ -64,7 +102,8 @@ def measure(dtypes=config.DEFAULT_PARALLEL_MIN_ELEMENTS, sizes=SIZES, progress=N
         x = np.random.default_rng(0).standard_normal(max(sizes)).astype(dtype)
         out = np.empty_like(x)
         a = dtype.type(0.01)
-        serial, parallel = [], []
+        serial: list[float] = []
+        parallel: list[float] = []
         for n in sizes:
             xs, outs = x[:n], out[:n]
             serial.append(_median_time(lambda: cython_backend.run(ops.FORWARD, (xs,), a, outs, 1)))
@@ -78,7 +117,7 @@ def measure(dtypes=config.DEFAULT_PARALLEL_MIN_ELEMENTS, sizes=SIZES, progress=N
     return {"threads": nthreads, "dtypes": results}
 
 
-def check_target(path) -> Path:
+def check_target(path: str | os.PathLike[str]) -> Path:
     """The file ``run`` would write, checked before any measuring.
 
     Creates the folder if needed and proves it writable; the file itself
@@ -102,7 +141,7 @@ def check_target(path) -> Path:
     """
     target = Path(os.path.realpath(path))
 
-    def fail(why):
+    def fail(why: object) -> OSError:
         return OSError(f"cannot write the tune file {str(path)!r}: {why}")
 
     if target.is_dir():
@@ -134,7 +173,7 @@ def _create(path: Path) -> int:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
 
 
-def write_atomic(path, text: str) -> None:
+def write_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder
     and ``os.replace``: readers see the old content or the new, never a part.
 
@@ -162,7 +201,8 @@ def write_atomic(path, text: str) -> None:
         raise
 
 
-def run(path=None, progress=None, sizes=SIZES) -> dict:
+def run(path: str | os.PathLike[str] | None = None, progress: Progress | None = None,
+        sizes: Sequence[int] = SIZES) -> TuneFile:
     """Measure and save; returns what was written.
 
     Parameters
@@ -177,14 +217,14 @@ def run(path=None, progress=None, sizes=SIZES) -> dict:
 
     Returns
     -------
-    dict
+    TuneFile
         The file's content, and ``"path"``.
     """
     from . import info, registry
 
     target = check_target(config.tune_file() if path is None else path)
     measured = measure(sizes=sizes, progress=progress)
-    data = {
+    data: TuneFile = {
         "parallel_min_elements": {k: v["threshold"] for k, v in measured["dtypes"].items()},
         "threads": measured["threads"],
         "measurements": measured["dtypes"],

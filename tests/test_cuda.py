@@ -381,7 +381,7 @@ def test_stream_of_a_device_array_is_used(cuda):
 
 # ---------------------------------------------------------------- building blocks
 
-try:  # the README's example kernel; module level, as the simulator needs
+try:  # a user kernel as in docs/guide/cuda.md; module level, as the simulator needs
     from numba import cuda as numba_cuda
 
     from fastleaky.cuda import (

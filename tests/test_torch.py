@@ -197,6 +197,60 @@ def test_plain_tensor_requiring_grad_is_refused():
     assert not fastleaky.leaky_relu(x.detach()).requires_grad
 
 
+# ------------------------------------------- tensor calls on torch's threads
+
+def _torch_team():
+    """The Cython loops' tensor entry, skipping where it is not on torch's team."""
+    from fastleaky._interop import torch_tensors
+
+    if torch_tensors.pointer_kernel() is None:
+        pytest.skip("no compiled loops")
+    if torch_tensors.pointer_threads() != "PyTorch's OpenMP team":
+        pytest.skip(f"tensor calls run on {torch_tensors.pointer_threads()}")
+    from fastleaky._backends import _cython_loop
+
+    return _cython_loop
+
+
+def test_tensor_calls_follow_torch_set_num_threads():
+    loop = _torch_team()
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert loop.team_threads() == 1
+        torch.set_num_threads(2)
+        assert loop.team_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64], ids=str)
+def test_tensor_calls_on_torchs_team_follow_the_callers_flush_mode(dtype):
+    """Parallel tensor calls, on torch's own threads, give what the
+    reference gives in the calling thread after ``set_flush_denormal``
+    (torch's own kernels do not hand the mode to its threads)."""
+    _torch_team()
+    n = 1_000_003  # above every parallel threshold; an odd tail
+    ft.leaky_relu(torch.ones(n, dtype=dtype), 0.01)  # torch's threads exist
+    tiny = torch.finfo(dtype).tiny
+    x = torch.tensor([-tiny * 2, tiny / 4, -tiny / 8, 1.5], dtype=dtype).repeat(n // 4 + 1)[:n]
+    g = torch.full((n,), 3.0, dtype=dtype)
+    if not torch.set_flush_denormal(True):
+        pytest.skip("this CPU has no flush-to-zero mode")
+    try:
+        want_y = reference.leaky_relu(x.numpy(), 0.01)
+        want_g = reference.leaky_relu_backward(g.numpy(), x.numpy(), 0.01)
+        leaf = x.clone().requires_grad_()
+        y = ft.leaky_relu(leaf, 0.01)
+        y.backward(g)
+    finally:
+        torch.set_flush_denormal(False)
+    if dtype != torch.float16:  # float16 products are normal floats, rounded to half
+        assert (want_y[0::4] == 0).all()  # the mode was on: the reference flushed
+    assert_bitwise_equal(y.detach().numpy(), want_y)
+    assert_bitwise_equal(leaf.grad.numpy(), want_g)
+
+
 # ---------------------------------------------------------------- CUDA
 
 @pytest.mark.gpu

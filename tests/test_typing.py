@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 
 import fastleaky
-from fastleaky import registry
+import fastleaky.testing
+from fastleaky import reference, registry
 
 USER_SCRIPT = Path(__file__).parent / "typing" / "user_script.py"
+# The same with PyTorch, dask and xarray objects.
+USER_SCRIPT_KINDS = Path(__file__).parent / "typing" / "user_script_kinds.py"
 
 
 def test_backend_name_type_is_the_registry_names():
@@ -20,10 +23,11 @@ def test_backend_name_type_is_the_registry_names():
 
 
 def _public_functions():
-    for name in fastleaky.__all__:
-        obj = getattr(fastleaky, name)
-        if inspect.isfunction(obj):
-            yield name, inspect.unwrap(obj)
+    for module in (fastleaky, reference, fastleaky.testing):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if inspect.isfunction(obj):
+                yield f"{module.__name__}.{name}", inspect.unwrap(obj)
 
 
 def test_every_public_function_is_annotated():
@@ -42,8 +46,16 @@ def test_every_public_function_is_annotated():
 def test_overloads_are_declared():
     for fn in (fastleaky.leaky_relu, fastleaky.leaky_relu_grad, fastleaky.leaky_relu_backward):
         assert len(typing.get_overloads(fn)) >= 5, fn.__name__
+    for fn in (reference.leaky_relu, reference.leaky_relu_grad, reference.leaky_relu_backward):
+        assert len(typing.get_overloads(fn)) >= 2, fn.__name__
 
 
 def test_typed_user_script_runs():
     """Its assert_type claims are checked by mypy; its isinstance checks here."""
     runpy.run_path(str(USER_SCRIPT), run_name="user_script")
+
+
+def test_typed_user_script_with_other_kinds_runs():
+    for library in ("torch", "dask.array", "xarray"):
+        pytest.importorskip(library)
+    runpy.run_path(str(USER_SCRIPT_KINDS), run_name="user_script_kinds")

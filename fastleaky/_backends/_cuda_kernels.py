@@ -16,16 +16,55 @@ the four loads before any store, and the grid strides over tiles.  ``i`` and
 an int64 operand), so arrays above 2**31 elements are indexed correctly.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
-from numba import cuda
 
 from .. import cuda as device_functions
 from .numba_loops import compiled_copy
 
+if TYPE_CHECKING:
+    import types
+    from collections.abc import Callable
+    from typing import Protocol
+
+    from .. import ops
+
+    class _Dim3(Protocol):
+        @property
+        def x(self) -> int: ...
+
+    class _ThreadIndexing(Protocol):
+        """What the kernels read of ``numba.cuda`` (Numba's own annotations
+        describe its built-in CUDA target, not numba-cuda's)."""
+
+        @property
+        def blockDim(self) -> _Dim3: ...
+        @property
+        def blockIdx(self) -> _Dim3: ...
+        @property
+        def threadIdx(self) -> _Dim3: ...
+        @property
+        def gridDim(self) -> _Dim3: ...
+
+    class _Vector(Protocol):
+        """A 1-D array in a kernel, of Numba's element type."""
+
+        def __getitem__(self, i: int) -> Any: ...
+        def __setitem__(self, i: int, value: Any) -> None: ...
+
+    cuda: _ThreadIndexing
+    # Bound per copy of the kernels (``kernel_function``).
+    device: Callable[..., Any]
+else:
+    from numba import cuda
+
 
 # ---------------------------------------------------------------- kernels
 
-def unary(x, out, a, n):
+def unary(x: _Vector, out: _Vector, a: Any, n: int) -> None:
     b = cuda.blockDim.x
     i = cuda.blockIdx.x * (b * 4) + cuda.threadIdx.x
     step = cuda.gridDim.x * (b * 4)
@@ -47,7 +86,7 @@ def unary(x, out, a, n):
         i += step
 
 
-def binary(g, x, out, a, n):
+def binary(g: _Vector, x: _Vector, out: _Vector, a: Any, n: int) -> None:
     b = cuda.blockDim.x
     i = cuda.blockIdx.x * (b * 4) + cuda.threadIdx.x
     step = cuda.gridDim.x * (b * 4)
@@ -73,7 +112,7 @@ def binary(g, x, out, a, n):
         i += step
 
 
-def kernel_function(op, dtype):
+def kernel_function(op: ops.Op, dtype: type[np.floating[Any]]) -> types.FunctionType:
     """The Python function the kernel of ``op`` on ``dtype`` arrays is
     compiled from: ``unary`` or ``binary`` with the device function of
     ``op`` bound to ``device``, named after both (the kernels' disk-cache

@@ -27,6 +27,9 @@ cdef extern from "_select.h" nogil:
     const char *fl_op_names[]
     fl_loop_f32 fl_loops_f32[]
     fl_loop_f64 fl_loops_f64[]
+    int FASTLEAKY_HAVE_STREAM
+    const fl_loop_f32 *fl_stream_f32
+    const fl_loop_f64 *fl_stream_f64
     # float16: Cython has no half type, so the values cross as 16-bit patterns
     int FL_H_NUM_ISAS
     const char *fl_h_isa_names[]
@@ -73,6 +76,52 @@ cdef extern from *:
     #endif
     }
 
+    /* Another library's OpenMP team, for calls made on that library's data
+     * (PyTorch's intra-op threads for tensors): its GOMP_parallel entry and
+     * thread queries, found at run time, so that a torch operator built on
+     * these loops runs on torch's own threads whichever OpenMP runtime this
+     * extension was linked with.  Chunks are split statically (as the
+     * prange below does); non-calling threads take the caller's
+     * floating-point mode for the call. */
+    typedef void (*fl_gomp_parallel_f)(void (*)(void *), void *, unsigned, unsigned);
+    typedef int (*fl_omp_int_f)(void);
+    static fl_gomp_parallel_f fl_team_parallel = NULL;
+    static fl_omp_int_f fl_team_thread_num = NULL;
+    static fl_omp_int_f fl_team_num_threads = NULL;
+    static fl_omp_int_f fl_team_max_threads = NULL;
+    typedef struct {
+        fl_chunk_body body;
+        void *ctx;
+        Py_ssize_t nchunks;
+        fenv_t env;
+    } fl_team_job;
+    static void fl_team_body(void *p) {
+        fl_team_job *job = (fl_team_job *)p;
+        int id = fl_team_thread_num(), k = fl_team_num_threads();
+        Py_ssize_t lo = job->nchunks * id / k, hi = job->nchunks * (id + 1) / k;
+        fenv_t own;
+        if (lo >= hi) return;
+        if (id == 0) {  /* the calling thread */
+            job->body(job->ctx, lo, hi);
+            return;
+        }
+        fegetenv(&own);
+        fesetenv(&job->env);
+        job->body(job->ctx, lo, hi);
+        fesetenv(&own);
+    }
+    static int fl_team_parallel_for(fl_chunk_body body, void *ctx, Py_ssize_t nchunks,
+                                    int nthreads) {
+        fl_team_job job;
+        job.body = body;
+        job.ctx = ctx;
+        job.nchunks = nchunks;
+        fegetenv(&job.env);
+        fl_team_parallel(fl_team_body, &job, (unsigned)nthreads, 0);
+        return 0;
+    }
+    static int fl_team_threads(void) { return fl_team_max_threads(); }
+
     /* Threads taken by fastleaky's parallel calls in flight in this process. */
     #if defined(_MSC_VER)
     #include <intrin.h>
@@ -90,6 +139,14 @@ cdef extern from *:
     ctypedef int (*fl_parallel_for_fn)(fl_chunk_body, void *, Py_ssize_t, int) noexcept nogil
     fl_parallel_for_fn fl_pool
     int fl_pool_threads
+    ctypedef void (*fl_gomp_parallel_f)(void (*)(void *) noexcept nogil, void *, unsigned, unsigned) noexcept nogil
+    ctypedef int (*fl_omp_int_f)() noexcept nogil
+    fl_gomp_parallel_f fl_team_parallel
+    fl_omp_int_f fl_team_thread_num
+    fl_omp_int_f fl_team_num_threads
+    fl_omp_int_f fl_team_max_threads
+    int fl_team_parallel_for(fl_chunk_body, void *, Py_ssize_t, int) noexcept nogil
+    int fl_team_threads() noexcept nogil
     long fl_in_flight_add(long d) nogil
     ctypedef struct fenv_t:
         pass
@@ -99,6 +156,7 @@ cdef extern from *:
 HAVE_OPENMP = bool(FASTLEAKY_HAVE_OPENMP)
 ISA_DISPATCH = bool(FASTLEAKY_ISA_DISPATCH)
 HAVE_FLOAT16 = bool(FASTLEAKY_HAVE_FLOAT16)
+HAVE_STREAM = bool(FASTLEAKY_HAVE_STREAM)
 
 fl_half_init()  # the best float16 loops this CPU runs
 
@@ -147,6 +205,27 @@ def use_pool(capsule, int concurrency):
         raise ValueError(f"a pool needs at least one thread, got {concurrency}")
     fl_pool = <fl_parallel_for_fn>PyCapsule_GetPointer(capsule, b"fastleaky.parallel_for")
     fl_pool_threads = concurrency
+
+
+def use_team(size_t gomp_parallel, size_t thread_num, size_t num_threads,
+             size_t max_threads):
+    """Run ``pointer_call``'s parallel calls on the OpenMP team of the runtime
+    whose ``GOMP_parallel``, ``omp_get_thread_num``, ``omp_get_num_threads``
+    and ``omp_get_max_threads`` are at these addresses (all four from one
+    loaded library); ``use_team(0, 0, 0, 0)``: on the pool again."""
+    global fl_team_parallel, fl_team_thread_num, fl_team_num_threads, fl_team_max_threads
+    if not (gomp_parallel and thread_num and num_threads and max_threads):
+        fl_team_parallel = NULL
+        return
+    fl_team_thread_num = <fl_omp_int_f>thread_num
+    fl_team_num_threads = <fl_omp_int_f>num_threads
+    fl_team_max_threads = <fl_omp_int_f>max_threads
+    fl_team_parallel = <fl_gomp_parallel_f>gomp_parallel
+
+
+def team_threads():
+    """Threads the team of ``use_team`` runs a call on now (0: none installed)."""
+    return fl_team_threads() if fl_team_parallel != NULL else 0
 
 
 def pool():
@@ -200,12 +279,15 @@ cdef enum Kind:
 
 
 cdef void _run(int op, Kind kind, char *g, char *x, double a64, uint16_t a16, char *out,
-               Py_ssize_t n) noexcept nogil:
-    """One contiguous block, dispatched on kind and operation (the C tables)."""
+               Py_ssize_t n, bint stream=False) noexcept nogil:
+    """One contiguous block, dispatched on kind and operation (the C tables);
+    ``stream``: with streaming stores (float32 and float64)."""
     if kind == K_F32:
-        fl_loops_f32[op](<float *>g, <float *>x, <float>a64, <float *>out, n)
+        (fl_stream_f32 if stream else fl_loops_f32)[op](<float *>g, <float *>x, <float>a64,
+                                                        <float *>out, n)
     elif kind == K_F64:
-        fl_loops_f64[op](<double *>g, <double *>x, a64, <double *>out, n)
+        (fl_stream_f64 if stream else fl_loops_f64)[op](<double *>g, <double *>x, a64,
+                                                        <double *>out, n)
     elif kind == K_F16:
         fl_run_f16(op, <uint16_t *>g, <uint16_t *>x, a16, <uint16_t *>out, n)
     elif kind == K_G16_X32:
@@ -252,6 +334,7 @@ cdef struct Block:
     double a64
     uint16_t a16
     Py_ssize_t gsize, xsize, osize, n, chunk
+    bint stream
 
 
 cdef void _run_chunks(void *ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
@@ -260,7 +343,7 @@ cdef void _run_chunks(void *ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
     cdef Py_ssize_t start = lo * b.chunk
     cdef Py_ssize_t stop = min(hi * b.chunk, b.n)
     _run(b.op, b.kind, b.g + start * b.gsize, b.x + start * b.xsize, b.a64, b.a16,
-         b.out + start * b.osize, stop - start)
+         b.out + start * b.osize, stop - start, b.stream)
 
 
 cdef void _run_chunk_in_env(Block *b, Py_ssize_t c, const fenv_t *caller) noexcept nogil:
@@ -282,6 +365,20 @@ cdef void _run_chunk_in_env(Block *b, Py_ssize_t c, const fenv_t *caller) noexce
 cdef Py_ssize_t _pool_chunk_bytes = 65536
 
 
+# Results of this many bytes and more are written with streaming stores
+# (``config.STREAM_MIN_BYTES``; 0: never).
+cdef Py_ssize_t _stream_min_bytes = 0
+
+
+def set_stream_min_bytes(Py_ssize_t nbytes):
+    """The result size from which float32/float64 loops write with streaming
+    stores (0: never); where the build has no streaming loops, ignored."""
+    global _stream_min_bytes
+    if nbytes < 0:
+        raise ValueError(f"a size cannot be negative, got {nbytes}")
+    _stream_min_bytes = nbytes
+
+
 def set_pool_chunk_bytes(Py_ssize_t nbytes):
     """The size of the pieces the work-stealing pool hands out, in result bytes."""
     global _pool_chunk_bytes
@@ -292,40 +389,46 @@ def set_pool_chunk_bytes(Py_ssize_t nbytes):
 
 cdef void _split(int op, Kind kind, char *gp, char *xp, double a64, uint16_t a16,
                  char *op_, Py_ssize_t n, Py_ssize_t gsize, Py_ssize_t xsize,
-                 Py_ssize_t osize, int nthreads) noexcept:
+                 Py_ssize_t osize, int nthreads, fl_parallel_for_fn pool,
+                 int runtime) noexcept:
     """Run the loop on up to ``nthreads`` threads (serially when 1); GIL
     released.  ``gsize``, ``xsize``, ``osize``: the arrays' item sizes.
+    ``pool``: what runs a parallel call (NULL: this extension's OpenMP
+    team), ``runtime``: its thread count.
 
-    On the work-stealing pool the array is cut into chunks of
-    ``_pool_chunk_bytes`` that idle threads take, the caller included; on
+    On a pool the array is cut into chunks of ``_pool_chunk_bytes`` (that
+    idle threads take, the caller included, on the work-stealing pool); on
     OpenMP, into one contiguous chunk per thread."""
     global _threads_started
     cdef Py_ssize_t c, nchunks
     cdef int team
     cdef fenv_t caller_env
     cdef Block b
+    cdef bint stream = (FASTLEAKY_HAVE_STREAM and 0 < _stream_min_bytes <= n * osize
+                        and (kind == K_F32 or kind == K_F64))
     if (nthreads <= 1 or n < 2 * CHUNK_ALIGN or _serial_only
-            or (fl_pool == NULL and not FASTLEAKY_HAVE_OPENMP)):
+            or (pool == NULL and not FASTLEAKY_HAVE_OPENMP)):
         with nogil:
-            _run(op, kind, gp, xp, a64, a16, op_, n)
+            _run(op, kind, gp, xp, a64, a16, op_, n, stream)
         return
+    b.stream = stream
     b.op, b.kind, b.g, b.x, b.out, b.a64, b.a16 = op, kind, gp, xp, op_, a64, a16
     b.gsize, b.xsize, b.osize, b.n = gsize, xsize, osize, n
-    if fl_pool != NULL:
+    if pool != NULL:
         b.chunk = max(CHUNK_ALIGN, (_pool_chunk_bytes // osize) // CHUNK_ALIGN * CHUNK_ALIGN)
     else:
         b.chunk = _chunk(n, nthreads)
     nchunks = (n + b.chunk - 1) // b.chunk
-    team = _reserve(nthreads, fl_max_threads())
+    team = _reserve(nthreads, runtime)
     if team <= 1 or nchunks <= 1:
         with nogil:
-            _run(op, kind, gp, xp, a64, a16, op_, n)
+            _run(op, kind, gp, xp, a64, a16, op_, n, stream)
         fl_in_flight_add(-team)
         return
     _threads_started = True
-    if fl_pool != NULL:
+    if pool != NULL:
         with nogil:
-            fl_pool(_run_chunks, &b, nchunks, team)
+            pool(_run_chunks, &b, nchunks, team)
     else:
         if team < nthreads:
             b.chunk = _chunk(n, team)
@@ -340,10 +443,9 @@ cdef void _split(int op, Kind kind, char *gp, char *xp, double a64, uint16_t a16
 OP_CODES = {fl_op_names[i].decode(): i for i in range(FL_NUM_OPS)}
 
 
-cdef int _threads_for(int nthreads) noexcept:
+cdef int _threads_for(int nthreads, int runtime) noexcept:
     """``threads.for_call``'s answer as a thread count: 0 is the runtime's
     own count; a cap above it is the runtime's count (no oversubscription)."""
-    cdef int runtime = fl_max_threads()
     if runtime < 1:
         runtime = 1
     if nthreads <= 0 or nthreads > runtime:
@@ -368,9 +470,10 @@ def run(int op, cnp.ndarray g, cnp.ndarray x, alpha, cnp.ndarray out, int nthrea
     else:
         kind = K_F32 if typenum == cnp.NPY_FLOAT32 else K_F64
         a64 = alpha
+    cdef int runtime = fl_max_threads()
     _split(op, kind, <char *>cnp.PyArray_DATA(g), <char *>cnp.PyArray_DATA(x), a64, a16,
            <char *>cnp.PyArray_DATA(out), cnp.PyArray_SIZE(out), itemsize, itemsize, itemsize,
-           1 if nthreads == 1 else _threads_for(nthreads))
+           1 if nthreads == 1 else _threads_for(nthreads, runtime), fl_pool, runtime)
 
 
 # ---- the plain-call fast path ---------------------------------------------
@@ -451,13 +554,12 @@ def parse_env_threads(bytes text):
     return _parse_threads(text)
 
 
-cdef int _thread_count():
-    """fastleaky.threads.get(max_threads()) in C, or -1 when Python must decide
+cdef int _thread_count(int runtime):
+    """fastleaky.threads.get(runtime) in C, or -1 when Python must decide
     (an environment value that is not a whole number >= 1: the general path
     raises the error saying so)."""
     cdef long cap = 0
     cdef char *text
-    cdef int runtime = fl_max_threads()
     if runtime < 1:
         runtime = 1
     limit = get_value(_limit_var) if _limit_var is not None else None
@@ -473,21 +575,21 @@ cdef int _thread_count():
     return runtime
 
 
-cdef inline int _threads_for_size(Py_ssize_t n, Py_ssize_t minimum):
+cdef inline int _threads_for_size(Py_ssize_t n, Py_ssize_t minimum, int runtime):
     """The fast entries' thread choice: serial below the dtype's threshold,
-    else ``_thread_count()`` (-1: Python must decide)."""
-    return 1 if n < minimum else _thread_count()
+    else ``_thread_count(runtime)`` (-1: Python must decide)."""
+    return 1 if n < minimum else _thread_count(runtime)
 
 
 def plain_call_threads():
     """Threads ``plain_call`` would use now for a parallel-size array (-1: it defers)."""
-    return _thread_count()
+    return _thread_count(fl_max_threads())
 
 
 def plain_call(int op, object g, object x, object alpha, object out):
     """op: the operation number (g ignored unless backward)."""
     cdef cnp.ndarray xa, ga, oa
-    cdef int xtype, gtype, otype, nthreads
+    cdef int xtype, gtype, otype, nthreads, runtime
     cdef Kind kind
     cdef double a
     cdef uint16_t a16 = 0
@@ -550,14 +652,15 @@ def plain_call(int op, object g, object x, object alpha, object out):
             return NotImplemented
         if op == FL_BACKWARD and oa is not ga and not _disjoint(oa, ga):
             return NotImplemented
-    nthreads = _threads_for_size(n, minimum)
+    runtime = fl_max_threads()
+    nthreads = _threads_for_size(n, minimum, runtime)
     if nthreads < 0:
         return NotImplemented
     if out is None:
         oa = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa), otype, 0)
     _split(op, kind, <char *>cnp.PyArray_DATA(ga), <char *>cnp.PyArray_DATA(xa), a, a16,
            <char *>cnp.PyArray_DATA(oa), n, cnp.PyArray_ITEMSIZE(ga), cnp.PyArray_ITEMSIZE(xa),
-           cnp.PyArray_ITEMSIZE(oa), nthreads)
+           cnp.PyArray_ITEMSIZE(oa), nthreads, fl_pool, runtime)
     return oa
 
 
@@ -582,7 +685,8 @@ def pointer_call(int op, size_t g, size_t x, double alpha, size_t out, Py_ssize_
     cdef Kind kind
     cdef uint16_t a16 = 0
     cdef Py_ssize_t minimum, itemsize
-    cdef int nthreads
+    cdef int nthreads, runtime
+    cdef fl_parallel_for_fn pool = fl_pool
     if op < 0 or op >= FL_NUM_OPS:
         raise ValueError(f"unknown operation code {op}")
     if n < 0:
@@ -598,9 +702,13 @@ def pointer_call(int op, size_t g, size_t x, double alpha, size_t out, Py_ssize_
         raise TypeError(f"no compiled loop for NumPy type number {typenum}")
     if n == 0:
         return None
-    nthreads = _threads_for_size(n, minimum)
+    if fl_team_parallel != NULL:
+        pool, runtime = fl_team_parallel_for, fl_team_threads()
+    else:
+        runtime = fl_max_threads()
+    nthreads = _threads_for_size(n, minimum, runtime)
     if nthreads < 0:
         return NotImplemented
     _split(op, kind, <char *>g, <char *>x, alpha, a16, <char *>out, n,
-           itemsize, itemsize, itemsize, nthreads)
+           itemsize, itemsize, itemsize, nthreads, pool, runtime)
     return None

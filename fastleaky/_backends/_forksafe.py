@@ -36,9 +36,10 @@ def gnu_openmp_started() -> bool:
     if numba is None:
         return False
     try:
-        return numba.threading_layer() == "omp"
+        layer: str = numba.threading_layer()
     except ValueError:  # Numba's threads not started
         return False
+    return layer == "omp"
 
 
 def child_of_openmp_process() -> bool:

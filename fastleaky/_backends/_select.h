@@ -76,6 +76,70 @@ static const char *const fl_op_names[] = {FL_OPS(FL_NAME, 0)};
 #define FL_NUM_OPS ((int)(sizeof fl_op_names / sizeof fl_op_names[0]))
 enum { FL_FORWARD = 0, FL_GRAD = 1, FL_BACKWARD = 2 }; /* backward: the one with two inputs */
 
+/* ---- streaming stores for arrays far larger than the caches -------------
+ * The same loops writing with non-temporal stores, which skip the read of
+ * each output line that a plain store does first: for outputs well beyond
+ * what the caches hold, one of three memory streams less.  Below that they
+ * lose (the output would have stayed in cache, and the next reader finds it
+ * in memory instead), so the caller uses them only from a size
+ * (``config.STREAM_MIN_BYTES``; docs/design-measurements.md has the
+ * crossover).  x86-64 only: SSE2's 16-byte streaming stores, four to a
+ * line so that each line leaves the write-combining buffer whole; the
+ * element expressions are SSE2 selects with the same bits as the scalar
+ * ones (v > 0 is an ordered compare: NaN and both zeros take the multiply,
+ * which is one IEEE multiply either way).  The head is written with plain
+ * stores up to out's first 64-byte boundary, the tail after its last.
+ * Each loop ends with a store fence, so its writes are visible before the
+ * thread reports the work done. */
+#if (defined(__x86_64__) || defined(_M_X64)) && !defined(FASTLEAKY_NO_STREAM)
+#  define FASTLEAKY_HAVE_STREAM 1
+#  include <emmintrin.h>
+#  include <stdint.h>
+
+#  define FL_SEL_ps(m, p, q) _mm_or_ps(_mm_and_ps(m, p), _mm_andnot_ps(m, q))
+#  define FL_SEL_pd(m, p, q) _mm_or_pd(_mm_and_pd(m, p), _mm_andnot_pd(m, q))
+#  define FL_POS(S, v) _mm_cmpgt_##S(v, _mm_setzero_##S())
+/* One vector of each operation; gp points at grad_output's lanes (read by
+ * backward only), v holds x's lanes, va alpha in every lane. */
+#  define FL_VEC_forward(S, gp, v, va) FL_SEL_##S(FL_POS(S, v), v, _mm_mul_##S(v, va))
+#  define FL_VEC_grad(S, gp, v, va) FL_SEL_##S(FL_POS(S, v), _mm_set1_##S(1), va)
+#  define FL_VEC_backward(S, gp, v, va) \
+    FL_SEL_##S(FL_POS(S, v), _mm_loadu_##S(gp), _mm_mul_##S(_mm_loadu_##S(gp), va))
+
+#  define FL_STREAM_LOOP(OP, SUFFIX, T, S, VT, LANES)                                   \
+    FL_CLONES static void fl_##OP##_##SUFFIX##_stream(const T *g, const T *x, T a,      \
+                                                      T *out, ptrdiff_t n)              \
+    {                                                                                   \
+        const VT va = _mm_set1_##S(a);                                                  \
+        ptrdiff_t i = 0, k;                                                             \
+        (void)g;                                                                        \
+        (void)va;                                                                       \
+        for (; i < n && ((uintptr_t)(out + i) & 63) != 0; i++)                          \
+            out[i] = (T)FL_ELEMENT_##OP(g[i], x[i], a);                                 \
+        for (; i + 4 * (LANES) <= n; i += 4 * (LANES)) {                                \
+            for (k = 0; k < 4 * (LANES); k += (LANES)) {                                \
+                VT v = _mm_loadu_##S(x + i + k);                                        \
+                _mm_stream_##S(out + i + k, FL_VEC_##OP(S, g + i + k, v, va));          \
+            }                                                                           \
+        }                                                                               \
+        for (; i < n; i++)                                                              \
+            out[i] = (T)FL_ELEMENT_##OP(g[i], x[i], a);                                 \
+        _mm_sfence();                                                                   \
+    }
+#  define FL_STREAM_F32(OP, UNUSED) FL_STREAM_LOOP(OP, f32, float, ps, __m128, 4)
+#  define FL_STREAM_F64(OP, UNUSED) FL_STREAM_LOOP(OP, f64, double, pd, __m128d, 2)
+#  define FL_STREAM_ENTRY(OP, SUFFIX) fl_##OP##_##SUFFIX##_stream,
+FL_OPS(FL_STREAM_F32, 0)
+FL_OPS(FL_STREAM_F64, 0)
+static const fl_loop_f32 fl_stream_f32[] = {FL_OPS(FL_STREAM_ENTRY, f32)};
+static const fl_loop_f64 fl_stream_f64[] = {FL_OPS(FL_STREAM_ENTRY, f64)};
+#else
+#  define FASTLEAKY_HAVE_STREAM 0
+/* No streaming loops: the plain ones in their place. */
+static const fl_loop_f32 *const fl_stream_f32 = fl_loops_f32;
+static const fl_loop_f64 *const fl_stream_f64 = fl_loops_f64;
+#endif
+
 #if FASTLEAKY_HAVE_FLOAT16
 /* ---- float16 ---------------------------------------------------------
  * Half values cross as their 16-bit patterns.  Every half loop is one select:

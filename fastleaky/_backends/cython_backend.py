@@ -30,6 +30,8 @@ except ImportError as exc:  # not built (e.g. a source checkout without build_ex
 
 if _loop is not None and _forksafe.child_of_openmp_process():
     _loop.set_serial_only(True)  # first imported in a forked child of an OpenMP process
+if _loop is not None:
+    _loop.set_stream_min_bytes(config.STREAM_MIN_BYTES)
 
 
 def _install_pool() -> str:
@@ -130,6 +132,34 @@ def plain_entry():
                                 config.parallel_min_for(np.dtype(np.float64)),
                                 threads._limit, config.ENV_THREADS)
     return _loop.plain_call
+
+
+# The OpenMP entry points ``use_team`` needs, all taken from one library.
+_TEAM_SYMBOLS = ("GOMP_parallel", "omp_get_thread_num", "omp_get_num_threads",
+                 "omp_get_max_threads")
+
+
+def run_pointer_calls_on(library) -> str:
+    """Run ``pointer_call``'s parallel calls on the OpenMP team of
+    ``library`` (a loaded ``ctypes.CDLL``: PyTorch's OpenMP runtime, so that
+    tensor operators built on these loops share torch's intra-op threads
+    instead of waking a second pool next to them, and follow
+    ``torch.set_num_threads``).  Not with ``FASTLEAKY_THREADING=tbb`` or
+    ``openmp``, which choose the threads of every call.  Returns why not, or
+    "" when installed."""
+    import ctypes
+
+    if _loop is None:
+        return "the Cython extension was not built"
+    if _choice != "auto":
+        return f"{config.ENV_THREADING}={_choice}"
+    try:
+        addresses = [ctypes.cast(getattr(library, name), ctypes.c_void_p).value
+                     for name in _TEAM_SYMBOLS]
+    except AttributeError as exc:
+        return f"not an OpenMP runtime with the GNU entry points ({exc})"
+    _loop.use_team(*addresses)
+    return ""
 
 
 def pointer_entry():

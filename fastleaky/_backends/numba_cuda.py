@@ -26,24 +26,60 @@ with the simulator's arrays.
 from __future__ import annotations
 
 import glob
+import importlib
 import importlib.metadata
 import importlib.util
 import os
 import sys
 import threading
+import types
 import warnings
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .. import config, ops
+from .numba_loops import Dispatcher, NumbaObject
+
+if TYPE_CHECKING:
+    import ctypes
 
 ITEMS = 4  # elements per thread per tile (written out in _cuda_kernels)
 
 _DTYPES = (np.float16, np.float32, np.float64)
 _lock = threading.Lock()
-# What is looked up once: "sim" (simulating()), "max_blocks", and the caches
-# "kernels", "fast" (launchers) and "numba_streams".
-_state: dict = {}
+
+#: A kernel's element type: one of ``_DTYPES``.
+Float = type[np.floating[Any]]
+#: What a kernel is compiled for: ``(inputs..., out, alpha, n)`` as Numba types.
+Signature = tuple[NumbaObject, ...]
+
+
+class Kernel(Dispatcher, Protocol):
+    """A compiled kernel: ``kernel[blocks, threads]`` or
+    ``kernel[blocks, threads, stream]`` gives the function that launches it."""
+
+    def __getitem__(self, launch_config: tuple[object, ...]) -> Callable[..., None]: ...
+
+
+class _Launcher(Protocol):
+    def __call__(self, stream_handle: int, blocks: int, threads: int,
+                 *args: object) -> None: ...
+
+
+class _State(TypedDict, total=False):
+    """What is looked up once, and the caches."""
+
+    sim: bool  # simulating()
+    max_blocks: int
+    kernels: dict[tuple[str, Float], tuple[Kernel, Signature]]
+    fast: dict[tuple[str, Float, int], _Launcher | None]  # launchers
+    numba_streams: dict[int, object]
+
+
+_state: _State = {}
 
 parallel = False  # no host threads: ``run`` ignores ``nthreads``
 
@@ -79,7 +115,7 @@ def available() -> tuple[bool, str]:
     return True, f"numba-cuda {version}, {_driver_version()}"
 
 
-def _driver_library():
+def _driver_library() -> tuple[ctypes.CDLL | None, str | None]:
     """The CUDA driver library, loaded where numba-cuda would look for it."""
     import ctypes
 
@@ -117,7 +153,7 @@ def _driver_version() -> str:
     return f"CUDA driver {version.value // 1000}.{version.value % 1000 // 10}"
 
 
-def native_dtypes() -> frozenset:
+def native_dtypes() -> frozenset[type[np.generic]]:
     return frozenset(_DTYPES)
 
 
@@ -139,10 +175,17 @@ def simulating() -> bool:
 # The options every kernel is compiled with (numba-cuda's defaults besides
 # these); ``definition`` gives them to anything that compiles the kernels
 # another way (tests/test_ptx.py, for a given compute capability).
-COMPILE_OPTIONS: dict = {}
+COMPILE_OPTIONS: dict[str, object] = {}
 
 
-def definition(op_name, dtype):
+def _cuda() -> types.ModuleType:
+    """``numba.cuda``, as a module: Numba's own annotations describe its
+    built-in CUDA target, not numba-cuda's, which runs."""
+    return importlib.import_module("numba.cuda")
+
+
+def definition(op_name: str, dtype: Float) -> tuple[types.FunctionType, Signature,
+                                                     dict[str, object]]:
     """What the kernel of ``op_name`` on ``dtype`` arrays is compiled from:
     ``(python function, signature, options)``, with the signature
     ``(inputs..., out, alpha, n)`` on 1-D C arrays.
@@ -151,11 +194,12 @@ def definition(op_name, dtype):
     signature, cc=..., **options)`` compiles it for any compute capability.
     ``TypeError`` for a dtype the backend has no kernel for.
     """
-    from numba.cuda.types import float16, float32, float64, int64
-
     from . import _cuda_kernels
 
-    elements = {np.float16: float16, np.float32: float32, np.float64: float64}
+    numba_types = importlib.import_module("numba.cuda.types")
+    int64 = numba_types.int64
+    elements = {np.float16: numba_types.float16, np.float32: numba_types.float32,
+                np.float64: numba_types.float64}
     if dtype not in elements:
         raise TypeError(f"the cuda backend has no kernel for {np.dtype(dtype).name}; "
                         f"it computes {', '.join(np.dtype(t).name for t in _DTYPES)}")
@@ -166,14 +210,14 @@ def definition(op_name, dtype):
     return _cuda_kernels.kernel_function(op, dtype), signature, dict(COMPILE_OPTIONS)
 
 
-def _build(op_name, dtype):
+def _build(op_name: str, dtype: Float) -> tuple[Kernel, Signature]:
     """Compile one kernel for the current GPU (eagerly: ``cuda.jit`` with a
     signature asks the driver for the device's compute capability)."""
-    from numba import cuda
-
     from .numba_loops import record_disk_cache
 
+    cuda = _cuda()
     func, signature, options = definition(op_name, dtype)
+    dispatcher: Kernel
     try:
         dispatcher = cuda.jit([signature], cache=True, **options)(func)
     except RuntimeError as exc:
@@ -182,12 +226,13 @@ def _build(op_name, dtype):
         if "cannot cache" not in str(exc):
             raise
         record_disk_cache(func.__qualname__, None)
-        return cuda.jit([signature], **options)(func), signature
+        dispatcher = cuda.jit([signature], **options)(func)
+        return dispatcher, signature
     record_disk_cache(func.__qualname__, "numba-cuda's cache folder")
     return dispatcher, signature
 
 
-def kernel(op, dtype):
+def kernel(op: str, dtype: Float) -> tuple[Kernel, Signature]:
     """The compiled kernel (a numba dispatcher) and its one signature."""
     key = (op, dtype)
     kernels = _state.setdefault("kernels", {})
@@ -203,7 +248,7 @@ def kernel(op, dtype):
 
 # ---------------------------------------------------------------- launching
 
-def _launch_shape(n):
+def _launch_shape(n: int) -> tuple[int, int]:
     """(blocks, threads) for n elements: enough tiles to cover n, capped so
     that large arrays loop (grid-stride) instead of launching ~n/1024 blocks."""
     if simulating():
@@ -211,17 +256,16 @@ def _launch_shape(n):
         cap = config.CUDA_SIM_MAX_BLOCKS
     else:
         threads = config.CUDA_THREADS_PER_BLOCK
-        cap = _state.get("max_blocks")
-        if cap is None:
-            from numba import cuda
-
-            sms = cuda.get_current_device().MULTIPROCESSOR_COUNT
-            cap = _state["max_blocks"] = sms * config.CUDA_BLOCKS_PER_SM
+        known = _state.get("max_blocks")
+        if known is None:
+            sms: int = _cuda().get_current_device().MULTIPROCESSOR_COUNT
+            known = _state["max_blocks"] = sms * config.CUDA_BLOCKS_PER_SM
+        cap = known
     blocks = min(-(-n // (threads * ITEMS)), cap)
     return max(blocks, 1), threads
 
 
-def _fast_launcher(op, dtype, device):
+def _fast_launcher(op: str, dtype: Float, device: int) -> _Launcher | None:
     """``f(stream_handle, blocks, threads, *args)`` launching the compiled
     kernel on GPU ``device`` through cuda.core with raw pointers, or None
     where numba-cuda's private attributes are not those of 0.30 (then the
@@ -230,26 +274,28 @@ def _fast_launcher(op, dtype, device):
     key = (op, dtype, device)
     if key in fast:
         return fast[key]
-    launcher = None
+    launcher: _Launcher | None = None
     try:
-        from cuda.bindings import driver as cu
-        from cuda.core import LaunchConfig, Stream
-        from cuda.core import launch as core_launch
-        from numba import cuda
+        # (as modules: cuda-python has no type information)
+        cu = importlib.import_module("cuda.bindings.driver")
+        core = importlib.import_module("cuda.core")
+        LaunchConfig, Stream, core_launch = core.LaunchConfig, core.Stream, core.launch
+        cuda = _cuda()
 
         dispatcher, signature = kernel(op, dtype)
+        compiled: Any = dispatcher  # its private attributes
         with cuda.gpus[device]:
             context = int(cuda.current_context().handle)
             # private: _Kernel.library -> CodeLibrary.get_cufunc() -> the
             # cuda.core Kernel loaded in this device's primary context
-            handle = dispatcher.overloads[tuple(signature)].library.get_cufunc().kernel
+            handle = compiled.overloads[tuple(signature)].library.get_cufunc().kernel
     except (ImportError, AttributeError, KeyError, TypeError):
         handle = None
     if handle is not None:
-        configs: dict = {}
-        streams: dict = {}
+        configs: dict[int, object] = {}
+        streams: dict[int, object] = {}
 
-        def launcher(stream_handle, blocks, threads, *args):
+        def launch_fast(stream_handle: int, blocks: int, threads: int, *args: object) -> None:
             cfg = configs.get(blocks)
             if cfg is None:
                 if len(configs) > 4096:
@@ -267,17 +313,19 @@ def _fast_launcher(op, dtype, device):
                 with cuda.gpus[device]:
                     core_launch(stream, cfg, handle, *args)
 
+        launcher = launch_fast
     fast[key] = launcher
     return launcher
 
 
-def _array_params(ptr, n, itemsize):
+def _array_params(ptr: int, n: int, itemsize: int) -> tuple[int, ...]:
     # numba's 1-D array argument: meminfo, parent, nitems, itemsize, data,
     # shape[0], strides[0] (all pointer-sized).
     return (0, 0, n, itemsize, ptr, n, itemsize)
 
 
-def fast_launch_args(dtype, n, inputs, out, a) -> list:
+def fast_launch_args(dtype: Float, n: int, inputs: Sequence[int], out: int,
+                     a: np.generic | float) -> list[object]:
     """The kernel arguments of the fast launch path, in the kernel's
     parameter order, as ``cuda.core.launch`` packs them: each array
     (device pointers ``inputs``, then ``out``) as numba's seven
@@ -285,7 +333,7 @@ def fast_launch_args(dtype, n, inputs, out, a) -> list:
     float would be packed as a double, which a float32 kernel would read
     as another number), ``n`` as int64."""
     itemsize = np.dtype(dtype).itemsize
-    args = []
+    args: list[object] = []
     for p in (*inputs, out):
         args.extend(_array_params(p, n, itemsize))
     args.append(a if type(a) is dtype else dtype(a))
@@ -293,7 +341,8 @@ def fast_launch_args(dtype, n, inputs, out, a) -> list:
     return args
 
 
-def launch(op, dtype, n, inputs, out, a, stream=0, device=0):
+def launch(op: str, dtype: Float, n: int, inputs: Sequence[Any], out: Any, a: np.generic,
+           stream: int = 0, device: int = 0) -> None:
     """Run ``op`` on ``n`` elements.
 
     ``inputs`` and ``out`` are flat contiguous buffers of ``dtype``: device
@@ -322,8 +371,7 @@ def launch(op, dtype, n, inputs, out, a, stream=0, device=0):
             return
     from numba.cuda.core.errors import NumbaPerformanceWarning
 
-    from numba import cuda
-
+    cuda = _cuda()
     dispatcher, _ = kernel(op, dtype)
     # numba warns about grids smaller than the GPU; small arrays need few blocks.
     with warnings.catch_warnings(), cuda.gpus[device]:
@@ -334,22 +382,21 @@ def launch(op, dtype, n, inputs, out, a, stream=0, device=0):
         dispatcher[blocks, threads, _numba_stream(stream)](*inputs, out, a, np.int64(n))
 
 
-def _wrap_pointer(ptr, n, dtype):
-    from numba import cuda
-
+def _wrap_pointer(ptr: Any, n: int, dtype: Float) -> Any:
+    """``ptr`` as a numba device array of ``n`` elements, if it is a pointer."""
     if not isinstance(ptr, int):
         return ptr
     desc = {"shape": (n,), "strides": None, "typestr": np.dtype(dtype).str,
             "data": (ptr, False), "version": 3}
-    return cuda.from_cuda_array_interface(desc, owner=None, sync=False)
+    return _cuda().from_cuda_array_interface(desc, owner=None, sync=False)
 
 
-def _numba_stream(handle):
-    from numba import cuda
-
+def _numba_stream(handle: int) -> object:
+    """The numba stream of a raw CUDA stream handle (0: the default stream)."""
     streams = _state.setdefault("numba_streams", {})
     stream = streams.get(handle)
     if stream is None:
+        cuda = _cuda()
         stream = streams[handle] = (
             cuda.default_stream() if handle == 0 else cuda.external_stream(handle)
         )
@@ -358,10 +405,10 @@ def _numba_stream(handle):
 
 # ---------------------------------------------------------------- host arrays
 
-def _on_device(op, dtype, inputs, a, out):
+def _on_device(op: str, dtype: Float, inputs: Sequence[NDArray[Any]], a: np.generic,
+               out: NDArray[Any]) -> None:
     """Host NumPy arrays (``backend="cuda"``): copy in, compute, copy back."""
-    from numba import cuda
-
+    cuda = _cuda()
     n = out.size
     if n == 0:
         return
@@ -378,7 +425,8 @@ def _on_device(op, dtype, inputs, a, out):
     stream.synchronize()
 
 
-def run(op, inputs, a, out, nthreads) -> None:
+def run(op: ops.Op, inputs: Sequence[NDArray[Any]], a: np.generic, out: NDArray[Any],
+        nthreads: int) -> None:
     """``op`` on host arrays (``backend="cuda"``): 1-D contiguous native
     arrays of out's dtype, ``a`` a scalar of it; ``nthreads`` is unused."""
     _on_device(op.name, out.dtype.type, inputs, a, out)

@@ -12,22 +12,26 @@ imports Numba (through ``_numba_kernels``) only on the first computation.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.metadata
 import importlib.util
 import os
 import threading
 import types
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .. import boundary, ops, threads
 from . import _forksafe
 
-_kernels = None
+_kernels: types.ModuleType | None = None
 _lock = threading.Lock()
 
 
-def kernels():
+def kernels() -> types.ModuleType:
     """The compiled-kernels module (imports Numba, loads or compiles on first use)."""
     global _kernels
     if _kernels is None:
@@ -39,12 +43,88 @@ def kernels():
     return _kernels
 
 
-# ---------------------------------------------------------------- compiled copies
+# ---------------------------------------------------------------- typed Numba decorators
 #
-# Used by the CPU loops, ``fastleaky.jit`` and the cuda kernels alike; here
-# because this module imports nothing heavy.
+# Numba's annotations are partial (none on its decorators), and where it is
+# not installed the checker knows nothing of it: what its decorators give
+# back would be untyped.  These wrappers declare it, so that the functions
+# they compile keep their types.  Used by the CPU loops, ``fastleaky.jit``
+# and the cuda kernels alike; here because this module imports nothing heavy.
 
-def definitions_digest(*functions) -> str:
+_F = TypeVar("_F", bound=Callable[..., Any])
+_P = ParamSpec("_P")
+_S = TypeVar("_S", bound=np.generic)
+
+#: Numba's compile-time objects (types, signatures, its typing context) and
+#: llvmlite's IR values, as typing functions and code generators see them.
+NumbaObject = Any
+#: A code generator: ``(context, builder, signature, args)`` -> LLVM value.
+Codegen = Callable[[NumbaObject, NumbaObject, NumbaObject, list[NumbaObject]], NumbaObject]
+
+
+class Dispatcher(Protocol):
+    """What ``numba.njit`` and ``numba.cuda.jit`` give back: a callable that
+    compiles itself for each new combination of argument types (the
+    result's type is Numba's choice), with the Python function at ``py_func``."""
+
+    py_func: Callable[..., Any]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+def njit(**options: Any) -> Callable[[Callable[..., Any]], Dispatcher]:
+    """``numba.njit(**options)``, typed."""
+    decorate: Callable[[Callable[..., Any]], Dispatcher] = _numba("numba").njit(**options)
+    return decorate
+
+
+def overload(func: Callable[..., Any]) -> Callable[[_F], _F]:
+    """``numba.extending.overload(func)``, typed: it registers the decorated
+    function (returned unchanged), which maps argument types to an
+    implementation, as ``func`` in compiled code."""
+    register: Callable[[_F], _F] = _numba("numba.extending").overload(func)
+    return register
+
+
+if TYPE_CHECKING:
+    from typing import Concatenate
+
+    #: An intrinsic's typing function: ``(typing context, argument types...)``
+    #: -> ``(signature, codegen)``, or None where it does not apply.
+    Typer = Callable[Concatenate[NumbaObject, _P], tuple[NumbaObject, Codegen] | None]
+
+
+def intrinsic(typer: Typer[_P]) -> Callable[_P, Any]:
+    """``numba.extending.intrinsic(typer)``, typed: a function of ``typer``'s
+    arguments after the typing context, for compiled code only, whose
+    result is of the type ``typer``'s signature gives."""
+    return _intrinsic_in("numba.extending", typer)
+
+
+def cuda_intrinsic(typer: Typer[_P]) -> Callable[_P, Any]:
+    """``numba.cuda.extending.intrinsic(typer)``, typed (see ``intrinsic``)."""
+    return _intrinsic_in("numba.cuda.extending", typer)
+
+
+def _intrinsic_in(module: str, typer: Typer[_P]) -> Callable[_P, Any]:
+    compiled: Callable[_P, Any] = _numba(module).intrinsic(typer)
+    return compiled
+
+
+def _numba(module: str) -> types.ModuleType:
+    """A Numba module, imported on first use; its attributes are Any to the
+    checker whether or not Numba is installed where it runs."""
+    return importlib.import_module(module)
+
+
+#: What ``fastleaky.jit``'s and ``fastleaky.cuda``'s functions take: Python
+#: and NumPy real numbers (bool and integers compute in float64).
+Real = float | np.floating[Any] | np.integer[Any] | np.bool_
+
+
+# ---------------------------------------------------------------- compiled copies
+
+def definitions_digest(*functions: Callable[..., Any]) -> str:
     """A short digest of the code of ``functions`` (constants and names
     included), the same in every process."""
     h = hashlib.sha256()
@@ -53,7 +133,7 @@ def definitions_digest(*functions) -> str:
     return h.hexdigest()[:12]
 
 
-def _hash_code(h, code) -> None:
+def _hash_code(h: hashlib._Hash, code: types.CodeType) -> None:
     h.update(code.co_code)
     h.update(repr(code.co_names).encode())
     for const in code.co_consts:
@@ -65,7 +145,8 @@ def _hash_code(h, code) -> None:
             h.update(repr(const).encode())
 
 
-def compiled_copy(template, name: str, bindings: dict, inlined=()):
+def compiled_copy(template: Callable[..., Any], name: str, bindings: dict[str, object],
+                  inlined: tuple[Callable[..., Any], ...] = ()) -> types.FunctionType:
     """A copy of function ``template`` named ``name``, with ``bindings`` added
     to its globals, for Numba to compile with its disk cache
     (``njit_with_disk_cache``).
@@ -86,7 +167,7 @@ def compiled_copy(template, name: str, bindings: dict, inlined=()):
     return copy
 
 
-def njit_with_disk_cache(func, **options):
+def njit_with_disk_cache(func: Callable[..., Any], **options: Any) -> Dispatcher:
     """``numba.njit(cache=True, **options)(func)`` where Numba finds a
     writable cache folder for ``func``'s source file, else the same
     dispatcher without the disk cache (compiled in memory in each process).
@@ -98,31 +179,30 @@ def njit_with_disk_cache(func, **options):
     folder: the function must still compile and run there.  The decision is
     made once, here, per function; ``disk_cache_state`` reports it.
     """
-    import numba
-
-    dispatcher = numba.njit(**options)(func)
+    dispatcher = njit(**options)(func)
+    internals: Any = dispatcher  # what ``cache=True`` sets up, beyond the protocol
     try:
-        dispatcher.enable_caching()  # what ``cache=True`` does: finds a locator or raises
+        internals.enable_caching()  # what ``cache=True`` does: finds a locator or raises
     except RuntimeError as exc:
         if "cannot cache" not in str(exc):
             raise
         _disk_cache[func.__qualname__] = None
     else:
-        _disk_cache[func.__qualname__] = getattr(dispatcher._cache, "cache_path", "?")
+        _disk_cache[func.__qualname__] = getattr(internals._cache, "cache_path", "?")
     return dispatcher
 
 
 # qualified name -> cache folder, or None where compiled without the disk cache
-_disk_cache: dict = {}
+_disk_cache: dict[str, str | None] = {}
 
 
-def record_disk_cache(name: str, folder) -> None:
+def record_disk_cache(name: str, folder: str | None) -> None:
     """Note where a kernel built elsewhere (the cuda backend) is cached, or
     None when it was compiled without the disk cache."""
     _disk_cache[name] = folder
 
 
-def disk_cache_state() -> dict:
+def disk_cache_state() -> dict[str, list[str]]:
     """``{"cached": [folders], "uncached": [function names]}`` for the
     functions built by ``njit_with_disk_cache`` so far in this process."""
     return {
@@ -136,7 +216,7 @@ def disk_cache_state() -> dict:
 # None until the first parallel call has started Numba's threads; then True
 # when the layer is "workqueue" (not thread-safe), else False.  Until known,
 # parallel calls take the gate (blocking): the first one starts the pool.
-_layer_guard: list = [None]
+_layer_guard: list[bool | None] = [None]
 _parallel_gate = threading.Lock()
 
 
@@ -161,10 +241,8 @@ def _parallel_unsafe_after_fork() -> bool:
 
 
 def _learn_layer() -> None:
-    import numba
-
     try:
-        _layer_guard[0] = numba.threading_layer() == "workqueue"
+        _layer_guard[0] = kernels().numba.threading_layer() == "workqueue"
     except ValueError:  # threads not started yet
         pass
 
@@ -177,12 +255,14 @@ def threading_layer() -> str | None:
     if numba is None:
         return None
     try:
-        return numba.threading_layer()
+        layer: str = numba.threading_layer()
     except ValueError:
         return None
+    return layer
 
 
-def _run_parallel(loop, serial, args, nthreads) -> None:
+def _run_parallel(loop: Dispatcher, serial: Dispatcher, args: tuple[object, ...],
+                  nthreads: int) -> None:
     """``loop(*args)`` on Numba's threads, or ``serial(*args)`` where that
     cannot be done safely."""
     if _parallel_unsafe_after_fork():
@@ -211,7 +291,7 @@ def _run_parallel(loop, serial, args, nthreads) -> None:
         _parallel_gate.release()
 
 
-def _run_capped(loop, args, nthreads) -> None:
+def _run_capped(loop: Dispatcher, args: tuple[object, ...], nthreads: int) -> None:
     """``loop(*args)`` on at most ``nthreads`` threads (0: Numba's own count)."""
     if nthreads == threads.RUNTIME_DEFAULT:
         loop(*args)
@@ -236,17 +316,18 @@ _F16 = np.dtype(np.float16)
 _BACKWARD = ops.BACKWARD.code
 
 
-def _flat(a: np.ndarray) -> np.ndarray:
+def _flat(a: NDArray[_S]) -> NDArray[_S]:
     return a if a.ndim == 1 else a.reshape(-1)
 
 
 class NumbaLoops:
     """A Numba backend: the serial loops, or (``parallel``) the ``prange`` ones."""
 
-    def __init__(self, parallel: bool):
+    def __init__(self, parallel: bool) -> None:
         self.parallel = parallel
-        self._serial = None  # the serial loops, by op code, once compiled
-        self._prange = None  # the prange loops, likewise
+        # the serial loops, by op code, once compiled; the prange loops likewise
+        self._serial: tuple[Dispatcher, ...] | None = None
+        self._prange: tuple[Dispatcher, ...] = ()
 
     def available(self) -> tuple[bool, str]:
         if importlib.util.find_spec("numba") is None:
@@ -255,16 +336,18 @@ class NumbaLoops:
         loops = "@njit(parallel=True) prange loops" if self.parallel else "serial @njit loops"
         return True, f"numba {version}, {loops}"
 
-    def native_dtypes(self) -> frozenset:
+    def native_dtypes(self) -> frozenset[type[np.generic]]:
         return frozenset({np.float16, np.float32, np.float64})
 
-    def _load_loops(self):
+    def _load_loops(self) -> tuple[Dispatcher, ...]:
         k = kernels()
         self._prange = tuple(k.LOOPS[op.name, True] for op in ops.BY_CODE)
-        self._serial = tuple(k.LOOPS[op.name, False] for op in ops.BY_CODE)
-        return self._serial
+        serial: tuple[Dispatcher, ...] = tuple(k.LOOPS[op.name, False] for op in ops.BY_CODE)
+        self._serial = serial
+        return serial
 
-    def run(self, op, inputs, a, out, nthreads) -> None:
+    def run(self, op: ops.Op, inputs: Sequence[NDArray[Any]], a: np.generic,
+            out: NDArray[Any], nthreads: int) -> None:
         """Compute ``op`` into ``out``.
 
         Parameters
@@ -287,14 +370,15 @@ class NumbaLoops:
             out, a = out.view(np.uint16), np.float32(a)
         self._call(op.code, (*inputs, a, out), nthreads)
 
-    def _call(self, code, args, nthreads) -> None:
+    def _call(self, code: int, args: tuple[object, ...], nthreads: int) -> None:
         serial = self._serial or self._load_loops()
         if self.parallel and nthreads != threads.SERIAL:
             _run_parallel(self._prange[code], serial[code], args, nthreads)
         else:
             serial[code](*args)
 
-    def plain_call(self, code, g, x, alpha, out):
+    def plain_call(self, code: int, g: Any, x: Any, alpha: Any,
+                   out: Any) -> NDArray[Any] | types.NotImplementedType:
         """The plain case (``boundary.plain_out``) in one step.
 
         Parameters
@@ -315,9 +399,12 @@ class NumbaLoops:
         """
         result = boundary.plain_out(g, x, alpha, out)
         if result is None:
-            return NotImplemented
+            # typeshed gives NotImplemented a type derived from Any, so that
+            # binary operators can return it: here it is NotImplementedType.
+            return NotImplemented  # type: ignore[no-any-return]
         # alpha in x's type: a Python float is a float64 to Numba
         a = alpha if x.itemsize == 8 else np.float32(alpha)
+        args: tuple[object, ...]
         if code == _BACKWARD:
             args = (_flat(g), _flat(x), a, _flat(result))
         else:
@@ -332,7 +419,8 @@ class NumbaLoops:
         serial[code](*args)
         return result
 
-    def plain_entry(self):
+    def plain_entry(
+            self) -> Callable[[int, Any, Any, Any, Any], NDArray[Any] | types.NotImplementedType]:
         """The registry's fast entry: ``plain_call``."""
         return self.plain_call
 

@@ -15,20 +15,43 @@ takes any CAI objects, an optional stream handle and an optional allocator.
 
 from __future__ import annotations
 
+import importlib
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import boundary, registry
 
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    from .. import ops
+
+    class _CudaBackend(Protocol):
+        """What this module uses of the cuda backend (``numba_cuda``)."""
+
+        def native_dtypes(self) -> frozenset[type[np.generic]]: ...
+
+        def simulating(self) -> bool: ...
+
+        def launch(self, op: str, dtype: type[np.floating[Any]], n: int, inputs: Sequence[Any],
+                   out: Any, a: np.generic, stream: int = 0, device: int = 0) -> None: ...
+
+#: ``empty(shape, dtype, order)``: an uninitialised device array.
+Allocator = Callable[[tuple[int, ...], np.dtype[Any], str], Any]
+
 
 @dataclass
 class _View:
-    obj: object
+    # The array, of its library's type: CuPy and Numba have no annotations,
+    # and any object with ``__cuda_array_interface__`` is taken.
+    obj: Any
     library: str  # "cupy", "torch", "numba", "sim" or "cai"
-    shape: tuple
-    dtype: np.dtype
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
     ptr: int
     c_contiguous: bool
     f_contiguous: bool
@@ -36,7 +59,7 @@ class _View:
     stream: int | None  # CAI stream field (None: not given)
 
 
-def _library(obj) -> str:
+def _library(obj: object) -> str:
     module = type(obj).__module__
     if module.startswith("numba.cuda.simulator"):
         return "sim"
@@ -48,7 +71,8 @@ def _library(obj) -> str:
     return "cai"
 
 
-def _contiguity(shape, strides, itemsize):
+def _contiguity(shape: tuple[int, ...], strides: Sequence[int] | None,
+                itemsize: int) -> tuple[bool, bool]:
     if strides is None:
         return True, len(shape) <= 1 or 0 in shape
     c = f = True
@@ -67,7 +91,7 @@ def _contiguity(shape, strides, itemsize):
     return c, f
 
 
-def describe(obj) -> _View:
+def describe(obj: Any) -> _View:
     """What the kernels need to know about one device array."""
     library = _library(obj)
     if library == "sim":
@@ -91,13 +115,16 @@ def describe(obj) -> _View:
 
 
 def _device_of(view: _View) -> int:
+    ordinal: int
     if view.library == "cupy":
-        return view.obj.device.id
+        ordinal = view.obj.device.id
+        return ordinal
     if view.library == "torch":
-        return view.obj.device.index
+        ordinal = view.obj.device.index
+        return ordinal
     if view.library == "sim" or view.ptr == 0:
         return 0
-    from cuda.bindings import driver
+    driver = importlib.import_module("cuda.bindings.driver")  # (no type information)
 
     err, ordinal = driver.cuPointerGetAttribute(
         driver.CUpointer_attribute.CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, view.ptr
@@ -110,11 +137,13 @@ def _stream_of(view: _View) -> int:
     if view.library == "cupy":
         import cupy
 
-        return cupy.cuda.get_current_stream().ptr
+        handle: int = cupy.cuda.get_current_stream().ptr
+        return handle
     if view.library == "torch":
         import torch
 
-        return torch.cuda.current_stream(view.obj.device).cuda_stream
+        handle = torch.cuda.current_stream(view.obj.device).cuda_stream
+        return handle
     if view.stream in (None, 1):
         return 0
     return int(view.stream)
@@ -122,7 +151,7 @@ def _stream_of(view: _View) -> int:
 
 # ---------------------------------------------------------------- allocation
 
-def _empty(like: _View, shape, dtype, order):
+def _empty(like: _View, shape: tuple[int, ...], dtype: np.dtype[Any], order: str) -> Any:
     """An uninitialised array of the input's kind, on its device."""
     if like.library == "cupy":
         import cupy
@@ -135,8 +164,7 @@ def _empty(like: _View, shape, dtype, order):
         out = torch.empty(shape[::-1] if order == "F" else shape,
                           dtype=getattr(torch, dtype.name), device=like.obj.device)
         return out.permute(*reversed(range(len(shape)))) if order == "F" else out
-    from numba import cuda
-
+    cuda = importlib.import_module("numba.cuda")  # (numba-cuda's: no type information)
     if like.library == "sim":
         return cuda.device_array(shape, dtype, order=order)
     device = _device_of(like)
@@ -144,17 +172,16 @@ def _empty(like: _View, shape, dtype, order):
         return cuda.device_array(shape, dtype, order=order)
 
 
-def _as_numba(view: _View):
+def _as_numba(view: _View) -> Any:
     """A numba device array sharing the view's memory (copy path only)."""
     if view.library in ("sim", "numba"):
         return view.obj
-    from numba import cuda
-
+    cuda = importlib.import_module("numba.cuda")
     return cuda.from_cuda_array_interface(view.obj.__cuda_array_interface__,
                                           owner=view.obj, sync=False)
 
 
-def _assign(dst: _View, src: _View, stream: int):
+def _assign(dst: _View, src: _View, stream: int) -> None:
     """dst[...] = src on the device (any layouts, casting as NumPy would)."""
     if dst.library == src.library == "cupy":
         dst.obj[...] = src.obj
@@ -170,7 +197,7 @@ def _assign(dst: _View, src: _View, stream: int):
             target.setitem(Ellipsis, _as_numba(src), stream=_numba_stream(stream))
 
 
-def _flat(view: _View, order, simulating):
+def _flat(view: _View, order: str, simulating: bool) -> Any:
     """The 1-D launch argument for a contiguous view."""
     if simulating:
         return view.obj.reshape(-1, order=order) if len(view.shape) != 1 else view.obj
@@ -179,17 +206,18 @@ def _flat(view: _View, order, simulating):
 
 # ---------------------------------------------------------------- entry points
 
-def _check_backend(backend):
+def _check_backend(backend: str) -> _CudaBackend:
     name = registry.requested_name(backend)
     if backend not in ("auto", "cuda"):
         raise ValueError(
             f"backend {name!r} computes on host (NumPy) arrays; device arrays "
             "need backend='cuda' or 'auto'"
         )
-    return registry.require("cuda")
+    impl: _CudaBackend = registry.require("cuda")
+    return impl
 
 
-def _check_kernel_dtype(impl, dtype: np.dtype) -> None:
+def _check_kernel_dtype(impl: _CudaBackend, dtype: np.dtype[Any]) -> None:
     """TypeError for a result dtype the GPU kernels lack (longdouble): host
     arrays fall back to the NumPy reference there, device arrays cannot
     without a round trip through host memory, which this path never makes."""
@@ -202,12 +230,15 @@ def _check_kernel_dtype(impl, dtype: np.dtype) -> None:
         )
 
 
-def compute(op, arrays, alpha, out, backend, inner):
+def compute(op: ops.Op, arrays: Sequence[Any], alpha: object, out: Any, backend: str,
+            inner: object) -> Any:
     """The adapter entry point (see ``fastleaky._interop``)."""
     return compute_device(op, arrays, alpha, out, backend=backend)
 
 
-def compute_device(op, arrays, alpha, out=None, *, backend="auto", stream=None, empty=None):
+def compute_device(op: ops.Op, arrays: Sequence[Any], alpha: object, out: Any = None, *,
+                   backend: str = "auto", stream: int | None = None,
+                   empty: Allocator | None = None) -> Any:
     """Run ``op`` (an ``ops.Op``) on device arrays.
 
     ``stream`` is a raw CUDA stream handle; None takes the caller's current
@@ -266,7 +297,7 @@ def compute_device(op, arrays, alpha, out=None, *, backend="auto", stream=None, 
     return result.obj
 
 
-def _extent(v: _View):
+def _extent(v: _View) -> tuple[int, int]:
     if v.library == "sim":
         base = v.obj._ary
         lo = base.__array_interface__["data"][0]

@@ -16,31 +16,44 @@ from Numba's on-disk cache.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import dask.array as da
 from dask.array.utils import meta_from_array
 
 from .. import boundary, ops, registry
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
-def _block(*blocks, op, alpha, backend, inner):
+    from . import Inner
+
+# (dask.array's functions carry no annotations: the calls to them below are
+# marked ``no-untyped-call`` for mypy --strict)
+
+
+def _block(*blocks: Any, op: str, alpha: object, backend: str, inner: Inner) -> Any:
     return inner(ops.BY_NAME[op], blocks, alpha, None, backend)
 
 
-def compute(op, arrays, alpha, out, backend, inner):
+def compute(op: ops.Op, arrays: Sequence[object], alpha: object, out: object, backend: str,
+            inner: Inner) -> da.Array:
     boundary.no_out(boundary.DASK, out)
-    arrays = [a if isinstance(a, da.Array) else da.asarray(a) for a in arrays]
+    lazy: list[da.Array] = [a if isinstance(a, da.Array)
+                            else da.asarray(a)  # type: ignore[no-untyped-call]
+                            for a in arrays]
     # alpha is checked (overflow in the result dtype too) now, not at compute;
     # the blocks get it as given, so that they take the plain-call path
-    dtype, _, _ = boundary.check_inputs([a.dtype for a in arrays], [a.shape for a in arrays],
-                                        alpha)
+    dtype, _, _ = boundary.check_inputs([a.dtype for a in lazy], [a.shape for a in lazy], alpha)
     name = registry.requested_name(backend)
-    x = arrays[-1]
+    x = lazy[-1]
     index = tuple(range(x.ndim))
     # blockwise (not map_blocks) so that inputs with different chunks, or a
     # NumPy grad_output, are rechunked to match
-    return da.blockwise(
-        _block, index, *(arg for a in arrays for arg in (a, index)),
+    result: da.Array = da.blockwise(  # type: ignore[no-untyped-call]
+        _block, index, *(arg for a in lazy for arg in (a, index)),
         op=op.name, alpha=alpha, backend=name, inner=inner,
-        dtype=dtype, meta=meta_from_array(x, dtype=dtype), token=op.public,
-        align_arrays=True,
+        dtype=dtype, meta=meta_from_array(x, dtype=dtype),  # type: ignore[no-untyped-call]
+        token=op.public, align_arrays=True,
     )
+    return result

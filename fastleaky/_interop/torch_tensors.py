@@ -39,6 +39,7 @@ _NP_OF = {t: np.dtype(n) for t, n in ((torch.float16, np.float16), (torch.float3
 TYPENUM = {t: d.num for t, d in _NP_OF.items()}
 
 _pointer: list = []  # [pointer_call, plain_call] or [None, None], looked up on first use
+_team: list = []  # why tensor calls do not run on torch's OpenMP team ("" when they do)
 
 
 def pointer_kernel():
@@ -47,8 +48,46 @@ def pointer_kernel():
         ok, _ = registry.availability("cython")
         cython = registry.load("cython") if ok else None
         entry = cython.pointer_entry() if ok else None
+        if entry is not None:
+            _team.append(_share_torch_threads(cython))
         _pointer.extend((entry, cython.plain_entry() if entry is not None else None))
     return _pointer[0]
+
+
+def torch_openmp_runtime():
+    """PyTorch's CPU library as a ``ctypes.CDLL`` whose symbol lookup
+    (``dlsym`` on its handle: the library, then what it links) finds the
+    OpenMP runtime torch's operators call -- its own ``torch/lib`` copy of
+    libgomp, or one loaded before it under the same name -- or None."""
+    import ctypes
+    import os
+    from pathlib import Path
+
+    lib = Path(torch.__file__).parent / "lib"
+    for name in ("libtorch_cpu.so", "libtorch_cpu.dylib"):
+        try:  # loaded already by ``import torch``: never load a second copy
+            return ctypes.CDLL(str(lib / name), mode=os.RTLD_NOLOAD)
+        except (OSError, AttributeError):  # not there, or no RTLD_NOLOAD on this platform
+            continue
+    return None
+
+
+def _share_torch_threads(cython) -> str:
+    """Run the tensor calls' threads on torch's own OpenMP team, as torch's
+    operators do: next to torch ops a second pool of threads would wait for
+    cores that torch's threads, spinning after their last op, still hold.
+    Returns why not ("" when they do)."""
+    runtime = torch_openmp_runtime()
+    if runtime is None:
+        return "PyTorch's OpenMP runtime not found"
+    return cython.run_pointer_calls_on(runtime)
+
+
+def pointer_threads() -> str:
+    """What runs the raw-pointer entry's parallel calls, in words."""
+    if pointer_kernel() is None:
+        return "no compiled loops"
+    return "PyTorch's OpenMP team" if _team[0] == "" else f"fastleaky's threads ({_team[0]})"
 
 
 def cython_for_floats(backend: str) -> bool:

@@ -20,9 +20,12 @@ amount of CPU time above what the tick rounding can produce.
 
 from __future__ import annotations
 
+import importlib
 import os
 import time
 from dataclasses import dataclass
+
+from .schema import Window
 
 # Other work that averaged this many CPUs over a stretch makes it "busy".
 BUSY_CPUS = 0.25
@@ -46,10 +49,12 @@ class Counters:
 def _machine_seconds() -> tuple[float, float] | None:
     """(busy, steal) CPU seconds of the whole machine since boot, or None."""
     try:
-        import psutil
+        # optional, and without type information: imported by name, its
+        # fields read with getattr (they vary by platform)
+        psutil = importlib.import_module("psutil")
     except ImportError:
         return _proc_stat_seconds()
-    t = psutil.cpu_times()
+    t: object = psutil.cpu_times()
     steal = getattr(t, "steal", 0.0)
     busy = sum(getattr(t, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq"))
     return busy + steal, steal
@@ -79,12 +84,12 @@ def read() -> Counters | None:
     return Counters(time.perf_counter(), machine[0], machine[1], time.process_time())
 
 
-def between(start: Counters | None, end: Counters | None) -> dict | None:
+def between(start: Counters | None, end: Counters | None) -> Window | None:
     """What other work did from ``start`` to ``end``.
 
     Returns
     -------
-    dict or None
+    Window or None
         ``seconds`` (wall), ``other_cpus`` (CPUs other work kept busy, on
         average, steal included), ``other_cpu_s`` (the same as CPU seconds)
         and ``steal_cpus``; None when either reading is missing.
@@ -98,7 +103,7 @@ def between(start: Counters | None, end: Counters | None) -> dict | None:
             "other_cpu_s": round(other, 4), "steal_cpus": round(steal / wall, 3)}
 
 
-def busy(window: dict | None) -> bool:
+def busy(window: Window | None) -> bool:
     """Whether other work used enough of the machine during ``window`` to matter."""
     if not window:
         return False
@@ -106,15 +111,17 @@ def busy(window: dict | None) -> bool:
             and window["other_cpu_s"] >= BUSY_MIN_SECONDS)
 
 
-def judged(window: dict | None) -> bool:
+def judged(window: Window | None) -> bool:
     """Whether ``window`` is long enough for "not busy" to mean "quiet"."""
-    return bool(window) and (busy(window) or window["seconds"] >= JUDGE_MIN_SECONDS)
+    if not window:
+        return False
+    return busy(window) or window["seconds"] >= JUDGE_MIN_SECONDS
 
 
 def source() -> str:
     """Where the machine's CPU time is read from, for the report."""
     try:
-        import psutil  # noqa: F401
+        importlib.import_module("psutil")
     except ImportError:
         return "/proc/stat" if _proc_stat_seconds() is not None else "unavailable"
     return "psutil"

@@ -6,10 +6,20 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from .. import cases
 from . import activity
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from .report import StrPath
+    from .schema import Measured, Provenance, Report, Result
+
+_ParserT = TypeVar("_ParserT", bound=argparse.ArgumentParser)
 
 DEFAULT_OUTPUT = "fastleaky-report"
 
@@ -58,7 +68,7 @@ def _names(text: str) -> list[str]:
     return [p for p in text.replace(" ", "").split(",") if p]
 
 
-def add_commands(sub) -> None:
+def add_commands(sub: argparse._SubParsersAction[_ParserT]) -> None:
     """Register ``bench``, ``report`` and ``plot`` on the CLI's subparsers."""
     p = sub.add_parser(
         "bench", help="measure every backend and installed peer; write a report folder",
@@ -135,7 +145,7 @@ def add_commands(sub) -> None:
     p.set_defaults(func=cmd_plot)
 
 
-def _writable_folder(path) -> Path:
+def _writable_folder(path: StrPath) -> Path:
     """Create ``path`` if needed and prove it is writable, before any long work."""
     folder = Path(path)
     try:
@@ -152,7 +162,10 @@ def _writable_folder(path) -> Path:
 class _Progress:
     """A rich progress bar on a terminal's stderr, else one line per finished cell."""
 
-    def __init__(self, total: int):
+    bar: Progress | None
+    task: TaskID
+
+    def __init__(self, total: int) -> None:
         self.total = total
         self.done = 0
         try:
@@ -171,12 +184,12 @@ class _Progress:
                             console=console, transient=True)
         self.task = self.bar.add_task("starting", total=total)
 
-    def __enter__(self):
+    def __enter__(self) -> _Progress:
         if self.bar is not None:
             self.bar.start()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.stop()
 
@@ -188,7 +201,8 @@ class _Progress:
             print(f"[{self.done}/{self.total}] {description}", file=sys.stderr, flush=True)
 
 
-def print_table(results: list[dict]) -> None:
+def print_table(results: Sequence[Result]) -> None:
+    """The long table on the terminal (rich where installed)."""
     from . import report
 
     table = report.rows(report.enrich(results))
@@ -218,7 +232,7 @@ def print_table(results: list[dict]) -> None:
     Console(width=max(170, Console().width)).print(t)
 
 
-def print_disturbance(results: list[dict], prov: dict | None) -> None:
+def print_disturbance(results: Sequence[Result], prov: Provenance | None) -> None:
     """The machine's state in plain words on stderr: a warning when it was busy."""
     from . import report
 
@@ -239,7 +253,9 @@ def _check_alpha(alpha: float) -> None:
     fastleaky.leaky_relu(np.zeros(1, np.float32), alpha)
 
 
-def cmd_bench(args) -> int:
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``fastleaky bench``: measure, print the table, write the report folder."""
+    from .. import info
     from . import provenance, report, runner
 
     chosen = runner.select(args.impls, args.backends)
@@ -265,6 +281,7 @@ def cmd_bench(args) -> int:
     if args.isolate:
         from . import isolated
 
+        measured: Measured
         with _Progress(args.rounds * len(chosen)) as progress:
             measured = isolated.run(chosen, settings, args.rounds, progress)
         how = (f"each implementation alone in a fresh process, {args.rounds} passes over "
@@ -280,11 +297,11 @@ def cmd_bench(args) -> int:
     if args.isolate and any(i.name.startswith("torch") for i in chosen):
         import torch  # noqa: F401  (measured elsewhere; imported so its threads are named)
     # Numba's threading layer is only known once a parallel loop ran: read it again.
-    prov["threading"] = provenance.info.threading_info()
+    prov["threading"] = info.threading_info()
     prov["load_average_end"] = provenance.load_average()
     prov["machine_activity"] = activity.source()
     elapsed = time.perf_counter() - started
-    data = {
+    data: Report = {
         "provenance": prov,
         "settings": {
             "sizes": list(settings.sizes), "dtypes": list(settings.dtypes),
@@ -297,7 +314,8 @@ def cmd_bench(args) -> int:
             "isolated": bool(args.isolate),
         },
         "impls": runner.describe(chosen),
-        **measured,
+        "results": measured["results"],
+        "skipped": measured["skipped"],
     }
     contents = report.render(data)
     print_table(measured["results"])
@@ -307,7 +325,8 @@ def cmd_bench(args) -> int:
     return 0
 
 
-def cmd_report(args) -> int:
+def cmd_report(args: argparse.Namespace) -> int:
+    """``fastleaky report``: the report folder from benchmark JSON."""
     from . import report
 
     data = report.load(args.file)
@@ -320,7 +339,8 @@ def cmd_report(args) -> int:
     return 0
 
 
-def cmd_compare(args) -> int:
+def cmd_compare(args: argparse.Namespace) -> int:
+    """``fastleaky compare``: per-cell ratios of two runs; 1 on a regression."""
     from . import compare, report
 
     base, new = report.load(args.base), report.load(args.new)
@@ -329,7 +349,8 @@ def cmd_compare(args) -> int:
     return 1 if result["failed"] else 0
 
 
-def cmd_plot(args) -> int:
+def cmd_plot(args: argparse.Namespace) -> int:
+    """``fastleaky plot``: LeakyReLU and its derivative to a PNG or SVG file."""
     from .figures import plot_function
 
     alphas = args.alpha or [0.01, 0.1, 0.3]

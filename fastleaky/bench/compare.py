@@ -16,8 +16,44 @@ time grew by more than P percent.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Sequence
+from typing import Literal, TypedDict
 
 from .report import MARK_BUSY, _group_label, enrich, size_label
+from .schema import Enriched, Provenance, Report
+
+#: A cell: implementation, device, dtype, size.
+CellKey = tuple[str, str, str, int]
+Verdict = Literal["slower", "faster", "same"]
+
+
+class Row(TypedDict):
+    """One cell measured in both runs, judged."""
+
+    impl: str
+    device: str
+    dtype: str
+    size: int
+    base_s: float
+    new_s: float
+    ratio: float
+    verdict: Verdict
+    chosen: bool
+    regression: bool
+    disturbed: bool
+
+
+class Comparison(TypedDict):
+    """What :func:`compare` finds; :func:`render` shows it."""
+
+    rows: list[Row]
+    only_base: list[CellKey]
+    only_new: list[CellKey]
+    differences: list[str]
+    patterns: list[str]
+    fail_above: float | None
+    failed: bool
+
 
 # Medians closer than this are "same" whatever the spread says.
 FLOOR = 0.05
@@ -25,11 +61,11 @@ _PROVENANCE_KEYS = (("cpu", "CPU"), ("logical_cpus", "logical CPUs"),
                     ("memory_bytes", "memory"), ("os", "OS"), ("python", "Python"))
 
 
-def _key(r: dict) -> tuple:
+def _key(r: Enriched) -> CellKey:
     return (r["impl"], r.get("device", "cpu"), r["dtype"], r["size"])
 
 
-def verdict(base: dict, new: dict) -> str:
+def verdict(base: Enriched, new: Enriched) -> Verdict:
     """"slower", "faster" or "same" for two enriched records of one cell."""
     ratio = new["seconds"] / base["seconds"]
     b_lo, b_hi = base.get("q1", base["seconds"]), base.get("q3", base["seconds"])
@@ -41,7 +77,7 @@ def verdict(base: dict, new: dict) -> str:
     return "same"
 
 
-def provenance_differences(base: dict, new: dict) -> list[str]:
+def provenance_differences(base: Provenance, new: Provenance) -> list[str]:
     """What differs between the two runs' machines and versions, one item each."""
     out = []
     for key, label in _PROVENANCE_KEYS:
@@ -55,8 +91,8 @@ def provenance_differences(base: dict, new: dict) -> list[str]:
     return out
 
 
-def compare(base: dict, new: dict, patterns=("fastleaky:*",),
-            fail_above: float | None = None) -> dict:
+def compare(base: Report, new: Report, patterns: Sequence[str] = ("fastleaky:*",),
+            fail_above: float | None = None) -> Comparison:
     """Pair the cells of two reports (as ``report.load`` returns them) and judge each.
 
     Parameters
@@ -72,14 +108,14 @@ def compare(base: dict, new: dict, patterns=("fastleaky:*",),
 
     Returns
     -------
-    dict
+    Comparison
         ``rows`` (one per paired cell: names, medians, ``ratio``, ``verdict``,
         ``chosen``, ``regression``, ``disturbed``), ``only_base``, ``only_new``,
         ``differences`` (provenance), ``failed`` and ``fail_above``.
     """
     b = {_key(r): r for r in enrich(base["results"])}
     n = {_key(r): r for r in enrich(new["results"])}
-    rows = []
+    rows: list[Row] = []
     for key in [k for k in n if k in b]:
         rb, rn = b[key], n[key]
         ratio = rn["seconds"] / rb["seconds"]
@@ -114,7 +150,7 @@ def _time(seconds: float) -> str:
     return f"{seconds * 1e3:.3f} ms"
 
 
-def render(result: dict, show_all: bool = False) -> str:
+def render(result: Comparison, show_all: bool = False) -> str:
     """The comparison as plain text: provenance note, table, summary lines."""
     lines = []
     if result["differences"]:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .report import StrPath
 
 FORMATS = (".png", ".svg")
 
 
-def plot_function(path, alphas=(0.01,), xmin: float = -2.0, xmax: float = 2.0) -> Path:
+def plot_function(path: StrPath, alphas: Sequence[float] = (0.01,), xmin: float = -2.0,
+                  xmax: float = 2.0) -> Path:
     """Draw f(x) and f'(x) for each alpha over [xmin, xmax] to ``path`` (.png or .svg).
 
     Computed with ``fastleaky.leaky_relu`` and ``fastleaky.leaky_relu_grad``.

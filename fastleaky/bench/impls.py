@@ -15,12 +15,37 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import numpy as np
 
 import fastleaky
+
+from .schema import Family
+
+if TYPE_CHECKING:
+    import torch
+    from numba.cuda.cudadrv.devicearray import DeviceNDArray
+    from numpy.typing import NDArray
+
+    from ..registry import BackendName
+
+_T = TypeVar("_T")
+
+#: One call of an implementation on its case, ready to be timed.
+Work = Callable[[], object]
+#: Makes an implementation's :data:`Work` for a case.
+Setup = Callable[["Data"], Work]
+
+
+class _WritesOutput(Protocol):
+    """A :data:`Work` that returns nothing and carries the buffer it writes."""
+
+    output: object
+
+    def __call__(self) -> object: ...
 
 
 class Unsupported(Exception):
@@ -30,9 +55,9 @@ class Unsupported(Exception):
 @dataclass(frozen=True)
 class Impl:
     name: str
-    family: str  # "fastleaky", "peer" or "limit"
+    family: Family
     device: str  # "cpu" or "cuda"
-    setup: Callable[["Data"], Callable[[], object]] = field(repr=False)
+    setup: Setup = field(repr=False)
     description: str = ""
     note: str = ""  # caveats shown in the report
     valid_alpha: Callable[[float], bool] | None = field(default=None, repr=False)
@@ -56,53 +81,62 @@ class Data:
     a 1e8-element float64 sweep needs a few GiB, not one buffer per entry.
     """
 
-    def __init__(self, x: np.ndarray, alpha: float):
+    def __init__(self, x: NDArray[np.floating[Any]], alpha: float):
         self.x = x
         self.alpha = float(alpha)
-        self.a = x.dtype.type(alpha)  # alpha in x's dtype, as the reference casts it
+        # alpha in x's dtype, as the reference casts it
+        self.a: np.floating[Any] = x.dtype.type(alpha)
         self.out = np.empty_like(x)
         self._cache: dict[str, object] = {}
 
-    def cached(self, key: str, make: Callable[[], object]):
+    def cached(self, key: str, make: Callable[[], _T]) -> _T:
         if key not in self._cache:
             self._cache[key] = make()
-        return self._cache[key]
+        return cast("_T", self._cache[key])  # stored by ``make`` under this key
 
-    def device_arrays(self):
+    def device_arrays(self) -> tuple[DeviceNDArray, DeviceNDArray]:
         """(x, out) as Numba device arrays, made once per case."""
         from numba import cuda
 
-        return self.cached("numba-cuda", lambda: (cuda.to_device(self.x),
-                                                  cuda.device_array_like(self.x)))
+        def make() -> tuple[DeviceNDArray, DeviceNDArray]:
+            # Numba's own functions are not annotated: what they return, named
+            on_device: DeviceNDArray = cuda.to_device(self.x)
+            like: Callable[[NDArray[np.floating[Any]]], DeviceNDArray] = cuda.device_array_like
+            return on_device, like(self.x)
 
-    def torch_cuda(self):
+        return self.cached("numba-cuda", make)
+
+    def torch_cuda(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(x, out) as torch CUDA tensors sharing the Numba device buffers."""
         import torch
 
-        def make():
+        def make() -> tuple[torch.Tensor, torch.Tensor]:
             dx, dout = self.device_arrays()
             return torch.as_tensor(dx, device="cuda"), torch.as_tensor(dout, device="cuda")
 
         return self.cached("torch-cuda", make)
 
-    def cupy(self):
+    def cupy(self) -> tuple[Any, Any]:
+        """(x, out) as CuPy arrays sharing the Numba device buffers."""
         import cupy
 
-        def make():
+        def make() -> tuple[Any, Any]:
             dx, dout = self.device_arrays()
             return cupy.asarray(dx), cupy.asarray(dout)
 
         return self.cached("cupy", make)
 
     def release(self) -> None:
+        """Drop the buffers: the case is measured."""
         self._cache.clear()
-        self.out = None
+        del self.out
 
 
-def _writes(fn, out):
+def _writes(fn: Work, out: object) -> Work:
     """``fn`` (returns nothing) with the buffer it writes, for the output check."""
-    fn.output = out
-    return fn
+    writer = cast(_WritesOutput, fn)  # functions and partials take attributes
+    writer.output = out
+    return writer
 
 
 def _installed(module: str) -> bool:
@@ -112,19 +146,19 @@ def _installed(module: str) -> bool:
 # ---- fastleaky --------------------------------------------------------------------------
 
 
-def _fastleaky_host(backend: str):
-    def setup(d: Data):
+def _fastleaky_host(backend: BackendName) -> Setup:
+    def setup(d: Data) -> Work:
         return functools.partial(fastleaky.leaky_relu, d.x, d.alpha, out=d.out, backend=backend)
 
     return setup
 
 
-def _fastleaky_alloc(d: Data):
+def _fastleaky_alloc(d: Data) -> Work:
     return functools.partial(fastleaky.leaky_relu, d.x, d.alpha)
 
 
-def _fastleaky_cuda(backend: str):
-    def setup(d: Data):
+def _fastleaky_cuda(backend: BackendName) -> Setup:
+    def setup(d: Data) -> Work:
         dx, dout = d.device_arrays()
         return functools.partial(fastleaky.leaky_relu, dx, d.alpha, out=dout, backend=backend)
 
@@ -134,31 +168,31 @@ def _fastleaky_cuda(backend: str):
 # ---- NumPy ------------------------------------------------------------------------------
 
 
-def _numpy_where(d: Data):
+def _numpy_where(d: Data) -> Work:
     x, a = d.x, d.a
     return lambda: np.where(x > 0, x, x * a)
 
 
-def _numpy_maximum(d: Data):
+def _numpy_maximum(d: Data) -> Work:
     x, a = d.x, d.a
     return lambda: np.maximum(x, x * a)
 
 
-def _numpy_two_pass(d: Data):
+def _numpy_two_pass(d: Data) -> Work:
     x, a, out = d.x, d.a, d.out
 
-    def two_pass():
+    def two_pass() -> None:
         np.multiply(x, a, out=out)
         np.maximum(x, out, out=out)
 
     return _writes(two_pass, out)
 
 
-def _copyto(d: Data):
+def _copyto(d: Data) -> Work:
     return _writes(functools.partial(np.copyto, d.out, d.x), d.out)
 
 
-def _parallel_copy(d: Data):
+def _parallel_copy(d: Data) -> Work:
     from . import parallel_copy
 
     return _writes(functools.partial(parallel_copy.copy, d.x, d.out), d.out)
@@ -167,7 +201,7 @@ def _parallel_copy(d: Data):
 # ---- numexpr ----------------------------------------------------------------------------
 
 
-def _numexpr_where(d: Data):
+def _numexpr_where(d: Data) -> Work:
     import numexpr
 
     if d.x.dtype == np.float16:
@@ -182,14 +216,14 @@ def _numexpr_where(d: Data):
 # ---- PyTorch ----------------------------------------------------------------------------
 
 
-def _torch_leaky_relu(d: Data):
+def _torch_leaky_relu(d: Data) -> Work:
     import torch
 
     t = torch.from_numpy(d.x)  # zero copy
     return functools.partial(torch.nn.functional.leaky_relu, t, d.alpha)
 
 
-def _torch_leaky_relu_out(d: Data):
+def _torch_leaky_relu_out(d: Data) -> Work:
     import torch
 
     t, o = torch.from_numpy(d.x), torch.from_numpy(d.out)
@@ -197,28 +231,28 @@ def _torch_leaky_relu_out(d: Data):
     return functools.partial(torch._C._nn.leaky_relu, t, d.alpha, out=o)
 
 
-def _torch_copy(d: Data):
+def _torch_copy(d: Data) -> Work:
     import torch
 
     t, o = torch.from_numpy(d.x), torch.from_numpy(d.out)
     return functools.partial(o.copy_, t)
 
 
-def _torch_cuda_leaky_relu(d: Data):
+def _torch_cuda_leaky_relu(d: Data) -> Work:
     import torch
 
     t, _ = d.torch_cuda()
     return functools.partial(torch.nn.functional.leaky_relu, t, d.alpha)
 
 
-def _torch_cuda_leaky_relu_out(d: Data):
+def _torch_cuda_leaky_relu_out(d: Data) -> Work:
     import torch
 
     t, o = d.torch_cuda()
     return functools.partial(torch._C._nn.leaky_relu, t, d.alpha, out=o)
 
 
-def _torch_sync():
+def _torch_sync() -> None:
     import torch
 
     torch.cuda.synchronize()
@@ -227,7 +261,7 @@ def _torch_sync():
 # ---- CuPy and the device copy -----------------------------------------------------------
 
 
-def _cupy_where(d: Data):
+def _cupy_where(d: Data) -> Work:
     import cupy
 
     x, _ = d.cupy()
@@ -235,18 +269,19 @@ def _cupy_where(d: Data):
     return lambda: cupy.where(x > 0, x, x * a)
 
 
-def _cuda_copy(d: Data):
+def _cuda_copy(d: Data) -> Work:
     dx, dout = d.device_arrays()
     return _writes(functools.partial(dout.copy_to_device, dx), dout)
 
 
-def _numba_sync():
+def _numba_sync() -> None:
     from numba import cuda
 
-    cuda.synchronize()
+    synchronize: Callable[[], None] = cuda.synchronize  # not annotated by Numba
+    synchronize()
 
 
-def _cupy_sync():
+def _cupy_sync() -> None:
     import cupy
 
     cupy.cuda.Device().synchronize()
@@ -323,28 +358,31 @@ def registry() -> dict[str, Impl]:
     return {impl.name: impl for impl in impls}
 
 
-def to_host(result) -> np.ndarray:
+def to_host(result: object) -> NDArray[Any]:
     """A NumPy copy of any result kind (ndarray, tensor, CuPy or Numba device array)."""
+    host: NDArray[Any]
     if isinstance(result, np.ndarray):
         return result
     if hasattr(result, "detach"):  # torch
-        return result.detach().cpu().numpy()
-    if hasattr(result, "get"):  # CuPy
-        return result.get()
-    if hasattr(result, "copy_to_host"):  # Numba device array
-        return result.copy_to_host()
-    return np.asarray(result)
+        host = result.detach().cpu().numpy()
+    elif hasattr(result, "get"):  # CuPy
+        host = result.get()
+    elif hasattr(result, "copy_to_host"):  # Numba device array
+        host = result.copy_to_host()
+    else:
+        host = np.asarray(result)
+    return host
 
 
-def run_once(fn) -> np.ndarray:
+def run_once(fn: Work) -> NDArray[Any]:
     """Call ``fn`` once and return its result on the host."""
     result = fn()
     if result is None:
-        result = fn.output
+        result = cast(_WritesOutput, fn).output  # it wrote into this buffer
     return to_host(result)
 
 
-def check(impl: Impl, d: Data, fn) -> str:
+def check(impl: Impl, d: Data, fn: Work) -> str:
     """How ``fn``'s output compares with the reference: "bit-exact", "close
     (max rel. err ...)" or "WRONG (...)"."""
     got = run_once(fn)

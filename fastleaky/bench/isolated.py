@@ -24,13 +24,18 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import cast
 
 import numpy as np
 
 from . import activity
 from . import impls as impls_mod
-from .runner import Settings
+from .impls import Impl
+from .runner import Progress, Settings
+from .schema import Measured, Result, Skipped, Window
+
+# (implementation, dtype, size)
+_Cell = tuple[str, str, int]
 
 _ROUNDS_DEFAULT = 3
 _PYTHON = sys.executable
@@ -41,13 +46,13 @@ _WORKER_CODE = ("import sys; sys.path.insert(0, sys.argv[1]); "
                 "from fastleaky.bench.isolated import _worker; sys.exit(_worker())")
 
 
-def run(chosen, settings: Settings, rounds: int = _ROUNDS_DEFAULT,
-        progress: Callable[[str, bool], None] | None = None) -> dict:
+def run(chosen: list[Impl], settings: Settings, rounds: int = _ROUNDS_DEFAULT,
+        progress: Progress | None = None) -> Measured:
     """Measure like ``runner.run``, each implementation in its own processes."""
-    samples: dict[tuple, list[float]] = {}
-    windows: dict[tuple, list[dict]] = {}
-    first: dict[tuple, dict] = {}
-    skipped: dict[tuple, dict] = {}
+    samples: dict[_Cell, list[float]] = {}
+    windows: dict[_Cell, list[Window]] = {}
+    first: dict[_Cell, Result] = {}
+    skipped: dict[_Cell, Skipped] = {}
     for r in range(rounds):
         shift = r % len(chosen)
         for impl in chosen[shift:] + chosen[:shift]:
@@ -57,16 +62,17 @@ def run(chosen, settings: Settings, rounds: int = _ROUNDS_DEFAULT,
             for rec in measured["results"]:
                 key = (rec["impl"], rec["dtype"], rec["size"])
                 samples.setdefault(key, []).extend(rec["samples"])
-                if rec.get("machine"):
-                    windows.setdefault(key, []).append(rec["machine"])
+                window = rec.get("machine")
+                if window:
+                    windows.setdefault(key, []).append(window)
                 first.setdefault(key, rec)
                 if _badness(rec["check"]) > _badness(first[key]["check"]):  # the worst seen
                     first[key] = {**first[key], "check": rec["check"]}
-            for rec in measured["skipped"]:
-                skipped.setdefault((rec["impl"], rec["dtype"], rec["size"]), rec)
+            for skip in measured["skipped"]:
+                skipped.setdefault((skip["impl"], skip["dtype"], skip["size"]), skip)
             if progress is not None:
                 progress(f"round {r + 1}/{rounds} {impl.name}", True)
-    results = []
+    results: list[Result] = []
     for key, rec in first.items():
         seen = windows.get(key, [])
         worst = max(seen, key=lambda w: w["other_cpus"], default=None)
@@ -87,7 +93,7 @@ def _badness(check: str) -> int:
     return 0 if check == "bit-exact" else 2 if check.startswith("WRONG") else 1
 
 
-def _in_fresh_process(name: str, settings: Settings) -> dict:
+def _in_fresh_process(name: str, settings: Settings) -> Measured:
     request = {"impl": name, "sizes": list(settings.sizes), "dtypes": list(settings.dtypes),
                "alpha": settings.alpha, "repeats": settings.repeats,
                "min_repeat_s": settings.min_repeat_s}
@@ -98,7 +104,8 @@ def _in_fresh_process(name: str, settings: Settings) -> dict:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
         raise RuntimeError(f"the process measuring {name} failed "
                            f"(exit {proc.returncode}): " + " | ".join(tail))
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    # what runner.run returned there, as the worker printed it
+    return cast(Measured, json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
 def _worker() -> int:

@@ -11,13 +11,18 @@ payloads included, bit for bit.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numba
 import numpy as np
 
 from .._backends.numba_loops import njit_with_disk_cache
 
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
-def _copy_bits(x, out):
+
+def _copy_bits(x: NDArray[np.unsignedinteger[Any]], out: NDArray[np.unsignedinteger[Any]]) -> None:
     for i in numba.prange(x.size):
         out[i] = x[i]
 
@@ -25,7 +30,7 @@ def _copy_bits(x, out):
 _copy = njit_with_disk_cache(_copy_bits, parallel=True, nogil=True)
 
 
-def copy(x: np.ndarray, out: np.ndarray) -> None:
+def copy(x: NDArray[np.floating[Any]], out: NDArray[np.floating[Any]]) -> None:
     """Copy the contiguous 1-D array ``x`` into ``out`` on all of Numba's threads.
 
     Parameters

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import datetime
+import importlib
 import os
 import platform
 import shlex
 import sys
 from pathlib import Path
+from typing import Literal
 
 from .. import info
+from .schema import Provenance
+
+_RuntimeThreads = Literal["cython_openmp_threads", "torch_threads", "numexpr_threads"]
+_RUNTIME_THREADS: tuple[tuple[_RuntimeThreads, str], ...] = (
+    ("cython_openmp_threads", "Cython OpenMP"), ("torch_threads", "PyTorch"),
+    ("numexpr_threads", "numexpr"))
 
 
 def _cython_version() -> str | None:
@@ -18,9 +26,12 @@ def _cython_version() -> str | None:
     if version:
         return version
     try:
-        from .._backends import _cython_loop
-
-        source = Path(_cython_loop.__file__).with_name("_cython_loop.c")
+        # a compiled module without type information: imported by name, only
+        # its location is read
+        loop = importlib.import_module("fastleaky._backends._cython_loop")
+        if loop.__file__ is None:
+            return None
+        source = Path(loop.__file__).with_name("_cython_loop.c")
         with source.open() as f:
             first = f.readline()
         if "Cython" in first:
@@ -31,6 +42,7 @@ def _cython_version() -> str | None:
 
 
 def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages, where the system has them."""
     try:
         return [round(v, 2) for v in os.getloadavg()]
     except (AttributeError, OSError):
@@ -38,6 +50,7 @@ def load_average() -> list[float] | None:
 
 
 def command_line(argv: list[str] | None = None) -> str:
+    """The command as typed (``fastleaky ...`` or ``python -m fastleaky ...``)."""
     argv = list(sys.argv if argv is None else argv)
     if argv:
         argv[0] = Path(argv[0]).name
@@ -46,11 +59,11 @@ def command_line(argv: list[str] | None = None) -> str:
     return shlex.join(argv)
 
 
-def collect(*, gpu: bool = False, argv: list[str] | None = None) -> dict:
+def collect(*, gpu: bool = False, argv: list[str] | None = None) -> Provenance:
     """Provenance for a report; ``gpu`` adds the GPU's name and driver."""
     versions = info.versions()
     versions["cython"] = _cython_version()
-    data = {
+    data: Provenance = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": command_line(argv),
         "cpu": info.cpu_model(),
@@ -67,7 +80,7 @@ def collect(*, gpu: bool = False, argv: list[str] | None = None) -> dict:
     return data
 
 
-def lines(p: dict) -> list[str]:
+def lines(p: Provenance) -> list[str]:
     """Provenance as Markdown bullet lines."""
     mem = p.get("memory_bytes")
     t = p.get("threading", {})
@@ -83,8 +96,7 @@ def lines(p: dict) -> list[str]:
         if "numba_threading_layer" in t:
             parts.append(f"Numba threading layer {t['numba_threading_layer']}, "
                          f"{t.get('numba_num_threads', '?')} threads")
-        for key, label in (("cython_openmp_threads", "Cython OpenMP"),
-                           ("torch_threads", "PyTorch"), ("numexpr_threads", "numexpr")):
+        for key, label in _RUNTIME_THREADS:
             if key in t:
                 parts.append(f"{label} {t[key]} threads")
         if t.get("fastleaky_thread_limit"):

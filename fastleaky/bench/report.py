@@ -19,12 +19,15 @@ import io
 import json
 import math
 import os
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any, Literal, TypedDict, cast
 
 import numpy as np
 
 from . import activity, provenance, schema
 from .impls import BASELINE, COPY_LIMIT
+from .schema import Enriched, ImplRecord, Provenance, Report, Result
 
 FORMAT = "fastleaky-bench/1"
 FILES = ("report.md", "throughput.png", "results.json")
@@ -33,8 +36,24 @@ WIDE_SPREAD = 0.20
 MARK_BUSY = "†"
 MARK_WIDE = "‡"
 
+#: A file or folder name, as ``open`` takes it.
+StrPath = str | os.PathLike[str]
 
-def _quartiles(r: dict) -> tuple[float, float] | None:
+
+class _Quartiles(TypedDict, total=False):
+    q1: float
+    q3: float
+
+
+class Disturbance(TypedDict):
+    """What a report says about the machine (:func:`disturbance`)."""
+
+    state: Literal["busy", "quiet", "unjudged", "unwatched"]
+    cells: list[tuple[str, int]]
+    lines: list[str]
+
+
+def _quartiles(r: Result) -> tuple[float, float] | None:
     samples = r.get("samples")
     if samples:
         q1, q3 = np.percentile(samples, [25, 75])
@@ -44,7 +63,7 @@ def _quartiles(r: dict) -> tuple[float, float] | None:
     return None
 
 
-def enrich(results: list[dict]) -> list[dict]:
+def enrich(results: Sequence[Result]) -> list[Enriched]:
     """Add the derived columns to each record.
 
     ``gbps`` (read + write), ``q1``/``q3`` and ``spread`` (interquartile
@@ -54,34 +73,36 @@ def enrich(results: list[dict]) -> list[dict]:
     ``speedup`` (vs np.where) and ``disturbed``.
     """
     index = {(r["impl"], r["dtype"], r["size"]): r for r in results}
-    fastest_copy: dict[tuple, dict] = {}
+    fastest_copy: dict[tuple[str, str, int], Result] = {}
     for r in results:
         if r.get("family") == "limit":
-            key = (r.get("device", "cpu"), r["dtype"], r["size"])
-            if key not in fastest_copy or r["seconds"] < fastest_copy[key]["seconds"]:
-                fastest_copy[key] = r
-    out = []
+            copy_key = (r.get("device", "cpu"), r["dtype"], r["size"])
+            if copy_key not in fastest_copy or r["seconds"] < fastest_copy[copy_key]["seconds"]:
+                fastest_copy[copy_key] = r
+    out: list[Enriched] = []
     for r in results:
-        r = dict(r)
         device = r.get("device", "cpu")
-        r["gbps"] = 2 * r["nbytes"] / r["seconds"] / 1e9
+        seconds = r["seconds"]
         quartiles = _quartiles(r)
-        if quartiles:
-            r["q1"], r["q3"] = quartiles
-            r["spread"] = (quartiles[1] - quartiles[0]) / r["seconds"]
-        else:
-            r["spread"] = None
-        r["wide"] = r["spread"] is not None and r["spread"] > WIDE_SPREAD
-        r["disturbed"] = bool(r.get("disturbed", False))
+        # the keys in the order the files have always had them
+        measured: _Quartiles = {"q1": quartiles[0], "q3": quartiles[1]} if quartiles else {}
+        spread = (quartiles[1] - quartiles[0]) / seconds if quartiles else None
         key = (r["dtype"], r["size"])
         limit = index.get((COPY_LIMIT.get(device, ""), *key))
         best = fastest_copy.get((device, *key))
         base = index.get((BASELINE, *key))
-        r["ratio_copy"] = limit["seconds"] / r["seconds"] if limit else None
-        r["best_copy"] = best["impl"] if best else None
-        r["ratio_best_copy"] = best["seconds"] / r["seconds"] if best else None
-        r["speedup"] = base["seconds"] / r["seconds"] if base else None
-        out.append(r)
+        out.append({
+            **r,
+            "gbps": 2 * r["nbytes"] / seconds / 1e9,
+            **measured,
+            "spread": spread,
+            "wide": spread is not None and spread > WIDE_SPREAD,
+            "disturbed": bool(r.get("disturbed", False)),
+            "ratio_copy": limit["seconds"] / seconds if limit else None,
+            "best_copy": best["impl"] if best else None,
+            "ratio_best_copy": best["seconds"] / seconds if best else None,
+            "speedup": base["seconds"] / seconds if base else None,
+        })
     return out
 
 
@@ -96,6 +117,7 @@ def size_label(n: int) -> str:
 
 
 def time_label(seconds: float) -> str:
+    """Seconds in µs, ms or s, whichever reads best."""
     if seconds < 1e-3:
         return f"{seconds * 1e6:.2f} µs"
     if seconds < 1:
@@ -103,34 +125,37 @@ def time_label(seconds: float) -> str:
     return f"{seconds:.3f} s"
 
 
-def spread_label(r: dict) -> str:
+def spread_label(r: Enriched) -> str:
     """"±4%": half the interquartile range of the repeats over the median."""
-    if r.get("spread") is None:
+    spread = r.get("spread")
+    if spread is None:
         return "-"
-    return f"±{50 * r['spread']:.0f}%"
+    return f"±{50 * spread:.0f}%"
 
 
-def marks(r: dict) -> str:
+def marks(r: Enriched) -> str:
+    """The cell's marks: measured on a busy machine, wide spread."""
     return (MARK_BUSY if r.get("disturbed") else "") + (MARK_WIDE if r.get("wide") else "")
 
 
-def _num(v, fmt=".2f", suffix="") -> str:
+def _num(v: float | None, fmt: str = ".2f", suffix: str = "") -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:{fmt}}{suffix}"
 
 
-def _ordered(values, order):
+def _ordered(values: Collection[str], order: Iterable[str]) -> list[str]:
     seen = [v for v in order if v in values]
     return seen + sorted(set(values) - set(seen))
 
 
-def machine_label(r: dict) -> str:
+def machine_label(r: Enriched) -> str:
+    """"busy (0.80 CPUs)": what other work did while the cell was measured."""
     m = r.get("machine")
     if not m:
         return "-"
     return f"{'busy' if r.get('disturbed') else 'quiet'} ({m['other_cpus']:.2f} CPUs)"
 
 
-def rows(results: list[dict]) -> list[list[str]]:
+def rows(results: Sequence[Enriched]) -> list[list[str]]:
     """The long table: one row per (dtype, size, implementation)."""
     header = ["dtype", "size", "implementation", "time (median)", "spread", "GB/s",
               "× best copy", "× np.copyto", "speed-up vs np.where", "other work",
@@ -150,7 +175,8 @@ def _md_table(table: list[list[str]], align_right_from: int = 1) -> list[str]:
     return ["| " + " | ".join(row) + " |" for row in [header, seps] + body]
 
 
-def summary_tables(results: list[dict], impl_order: list[str]) -> dict[str, list[list[str]]]:
+def summary_tables(results: Sequence[Enriched],
+                   impl_order: list[str]) -> dict[str, list[list[str]]]:
     """Per dtype: implementation x size, cells "GB/s ±spread (× best copy)" and marks."""
     tables = {}
     for dtype in _ordered({r["dtype"] for r in results}, ["float32", "float64", "float16"]):
@@ -173,7 +199,7 @@ def summary_tables(results: list[dict], impl_order: list[str]) -> dict[str, list
     return tables
 
 
-def _group_label(cells) -> str:
+def _group_label(cells: Iterable[tuple[str, int]]) -> str:
     """"float32 at 1e6, 1e7; float64 at 1e3" for (dtype, size) pairs."""
     by_dtype: dict[str, list[int]] = {}
     for dtype, size in sorted(set(cells), key=lambda c: (c[0], c[1])):
@@ -182,11 +208,11 @@ def _group_label(cells) -> str:
                      for d, sizes in by_dtype.items())
 
 
-def disturbance(results: list[dict], provenance_: dict | None = None) -> dict:
+def disturbance(results: Sequence[Result], provenance_: Provenance | None = None) -> Disturbance:
     """What the report must say about the machine: ``state`` ("busy", "quiet",
     "unjudged" or "unwatched"), the disturbed (dtype, size) cases and the
     advice, as ``lines`` of plain text."""
-    watched = [r for r in results if r.get("machine")]
+    watched = [(r, w) for r in results if (w := r.get("machine"))]
     busy = [r for r in results if r.get("disturbed")]
     cpus = (provenance_ or {}).get("logical_cpus") or os.cpu_count() or 1
     if not watched:
@@ -194,13 +220,13 @@ def disturbance(results: list[dict], provenance_: dict | None = None) -> dict:
             "Other work on the machine was not watched while measuring (no machine CPU "
             "counters here, or a file written without them): a busy machine would not "
             "show."]}
-    total = {(r["dtype"], r["size"]) for r in watched}
-    brief = {(r["dtype"], r["size"]) for r in watched if not activity.judged(r["machine"])}
+    total = {(r["dtype"], r["size"]) for r, _ in watched}
+    brief = {(r["dtype"], r["size"]) for r, w in watched if not activity.judged(w)}
     brief_line = (f"{len(brief)} of {len(total)} (dtype, size) cases were measured too "
                   f"briefly (under {activity.JUDGE_MIN_SECONDS:g} s) for the machine's CPU "
                   f"counters to tell whether other work disturbed them: {_group_label(brief)}.")
     if not busy:
-        most = max(r["machine"]["other_cpus"] for r in watched)
+        most = max(w["other_cpus"] for _, w in watched)
         if brief:
             return {"state": "unjudged", "cells": [], "lines": [
                 f"No busy stretch was seen (other work used at most {most:.2f} of {cpus} "
@@ -209,8 +235,8 @@ def disturbance(results: list[dict], provenance_: dict | None = None) -> dict:
             f"The machine was quiet while measuring: other work used at most "
             f"{most:.2f} of {cpus} CPUs during any (dtype, size)."]}
     groups = {(r["dtype"], r["size"]) for r in busy}
-    worst = max(r["machine"]["other_cpus"] for r in busy)
-    steal = max(r["machine"].get("steal_cpus", 0.0) for r in watched)
+    worst = max(w["other_cpus"] for r in busy if (w := r.get("machine")) is not None)
+    steal = max(w.get("steal_cpus", 0.0) for _, w in watched)
     lines = [
         f"Other work kept up to {worst:.2f} of {cpus} CPUs busy "
         + (f"(steal up to {steal:.2f}) " if steal >= activity.BUSY_CPUS else "")
@@ -228,7 +254,8 @@ def disturbance(results: list[dict], provenance_: dict | None = None) -> dict:
     return {"state": "busy", "cells": sorted(groups), "lines": lines}
 
 
-def markdown(report: dict, plot_name: str | None = "throughput.png") -> str:
+def markdown(report: Report, plot_name: str | None = "throughput.png") -> str:
+    """report.md: the summary tables, every measurement, implementations, provenance."""
     results = enrich(report["results"])
     impls = report.get("impls", {})
     settings = report.get("settings", {})
@@ -273,7 +300,7 @@ def markdown(report: dict, plot_name: str | None = "throughput.png") -> str:
     skipped = report.get("skipped", [])
     if skipped:
         lines += ["## Not measured", ""]
-        seen: dict[tuple, list[str]] = {}
+        seen: dict[tuple[str, str], list[str]] = {}
         for s in skipped:
             seen.setdefault((s["impl"], s["reason"]), []).append(
                 f"{s['dtype']} n={size_label(s['size'])}")
@@ -284,7 +311,7 @@ def markdown(report: dict, plot_name: str | None = "throughput.png") -> str:
     return "\n".join(lines)
 
 
-def render(report: dict) -> dict[str, bytes]:
+def render(report: Report) -> dict[str, bytes]:
     """The three files' contents, made in memory: nothing is written if any fails."""
     from .throughput import plot_throughput
 
@@ -297,12 +324,12 @@ def render(report: dict) -> dict[str, bytes]:
             "throughput.png": png.getvalue(), "results.json": results_json.encode()}
 
 
-def write(report: dict, folder) -> list[Path]:
+def write(report: Report, folder: StrPath) -> list[Path]:
     """report.md, throughput.png and results.json in ``folder``; returns the paths."""
     return write_contents(render(report), folder)
 
 
-def write_contents(contents: dict[str, bytes], folder) -> list[Path]:
+def write_contents(contents: dict[str, bytes], folder: StrPath) -> list[Path]:
     """Write what :func:`render` made to ``folder`` (created if needed)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -314,17 +341,18 @@ def write_contents(contents: dict[str, bytes], folder) -> list[Path]:
     return paths
 
 
-def from_pytest_benchmark(data: dict) -> dict:
+def from_pytest_benchmark(data: Mapping[str, Any]) -> Report:
     """A report (as :func:`write` takes) from pytest-benchmark's ``--benchmark-json``
     (validated first: :class:`schema.SchemaError` names what is wrong)."""
     schema.validate_pytest_benchmark(data)
-    results, impls = [], {}
+    results: list[Result] = []
+    impls: dict[str, ImplRecord] = {}
     for bench in data["benchmarks"]:
         extra = bench.get("extra_info") or {}
         if "impl" not in extra:
             continue  # not one of ours
         stats = bench["stats"]
-        rec = {
+        rec: Result = {
             "impl": extra["impl"], "family": extra.get("family", "peer"),
             "device": extra.get("device", "cpu"), "dtype": extra["dtype"],
             "size": extra["size"], "nbytes": extra["nbytes"],
@@ -348,7 +376,8 @@ def from_pytest_benchmark(data: dict) -> dict:
         raise ValueError("no fastleaky benchmarks in this file (was it written by "
                          "`pytest benchmarks/ --benchmark-enable --benchmark-json FILE`?)")
     machine = data.get("machine_info") or {}
-    prov = dict(machine.get("fastleaky") or {})
+    # checked to be an object; its fields are shown as they are
+    prov = cast(Provenance, dict(machine.get("fastleaky") or {}))
     prov.setdefault("cpu", (machine.get("cpu") or {}).get("brand_raw", machine.get("processor")))
     prov.setdefault("python", machine.get("python_version"))
     prov.setdefault("date", data.get("datetime") or "unknown")
@@ -363,7 +392,7 @@ def from_pytest_benchmark(data: dict) -> dict:
             "settings": {"alpha": alpha, "timing": timing, "source": "pytest-benchmark"}}
 
 
-def load(path) -> dict:
+def load(path: StrPath) -> Report:
     """A validated report from results.json (``fastleaky bench``) or pytest-benchmark
     JSON; ValueError (one line) for anything else."""
     path = Path(path)
@@ -386,7 +415,7 @@ def load(path) -> dict:
     try:
         if data.get("format") == FORMAT:
             schema.validate_results(data)
-            return data
+            return cast(Report, data)  # its structure checked just above
         if "benchmarks" in data:
             return from_pytest_benchmark(data)
     except schema.SchemaError as exc:

@@ -20,8 +20,8 @@ from __future__ import annotations
 import fnmatch
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -29,7 +29,11 @@ from .. import cases
 from ..info import available_memory
 from . import activity
 from . import impls as impls_mod
-from .impls import Data, Impl, Unsupported
+from .impls import Data, Impl, Unsupported, Work
+from .schema import ImplRecord, Measured, Result, Skipped
+
+#: ``progress(description, done)``: ``done`` steps advance the bar, the others name the work.
+Progress = Callable[[str, bool], None]
 
 # Bytes of memory a case needs per input byte: x, out, the reference result
 # and its temporary for the check, and one allocating implementation's result.
@@ -38,6 +42,8 @@ _BYTES_PER_INPUT_BYTE = 6
 
 @dataclass
 class Settings:
+    """What to measure and how long: sizes, dtypes, alpha, repeats per cell."""
+
     sizes: tuple[int, ...] = cases.BENCH_SIZES_QUICK
     dtypes: tuple[str, ...] = cases.BENCH_DTYPES
     alpha: float = 0.01
@@ -67,7 +73,7 @@ def select(patterns: list[str] | None = None, backends: list[str] | None = None)
                 raise ValueError(f"no implementation matches {pattern!r}; "
                                  f"known: {', '.join(available)}")
     keep = {n for n, i in available.items() if i.family == "limit"} | {impls_mod.BASELINE}
-    chosen = []
+    chosen: list[Impl] = []
     for name, impl in available.items():
         wanted = True
         if patterns:
@@ -81,7 +87,7 @@ def select(patterns: list[str] | None = None, backends: list[str] | None = None)
     return chosen
 
 
-def time_loops(fn, loops: int, sync=None) -> float:
+def time_loops(fn: Work, loops: int, sync: Callable[[], None] | None = None) -> float:
     """Seconds for ``loops`` calls of ``fn`` (GPU work synchronized by ``sync``)."""
     calls = range(loops)
     if sync is not None:
@@ -94,7 +100,7 @@ def time_loops(fn, loops: int, sync=None) -> float:
     return time.perf_counter() - start
 
 
-def calibrate(fn, sync, min_repeat_s: float) -> int:
+def calibrate(fn: Work, sync: Callable[[], None] | None, min_repeat_s: float) -> int:
     """Calls per repeat so that a repeat lasts at least ``min_repeat_s`` (warms up too)."""
     time_loops(fn, 1, sync)
     loops = 1
@@ -122,10 +128,10 @@ def too_big(settings: Settings) -> list[str]:
             if memory_needed(dtype, size) > mem]
 
 
-def run(chosen: list[Impl], settings: Settings,
-        progress: Callable[[str, bool], None] | None = None) -> dict:
+def run(chosen: list[Impl], settings: Settings, progress: Progress | None = None) -> Measured:
     """Measure; returns ``{"results": [...], "skipped": [...]}`` (one record per cell)."""
-    results, skipped = [], []
+    results: list[Result] = []
+    skipped: list[Skipped] = []
     mem = available_memory()
     for dtype in settings.dtypes:
         for size in settings.sizes:
@@ -140,19 +146,21 @@ def run(chosen: list[Impl], settings: Settings,
     return {"results": results, "skipped": skipped}
 
 
-def _skip(impl: Impl, dtype: str, size: int, reason: str) -> dict:
+def _skip(impl: Impl, dtype: str, size: int, reason: str) -> Skipped:
     return {"impl": impl.name, "dtype": dtype, "size": size, "reason": reason}
 
 
-def _step(progress, impl, dtype, size, done=True):
+def _step(progress: Progress | None, impl: Impl, dtype: str, size: int,
+          done: bool = True) -> None:
     """Report progress: ``done`` steps advance the bar, the others name the work."""
     if progress is not None:
         progress(f"{dtype} n={size:,} {impl.name}", done)
 
 
-def _run_case(chosen, dtype, size, settings, skipped, progress) -> list[dict]:
+def _run_case(chosen: list[Impl], dtype: str, size: int, settings: Settings,
+              skipped: list[Skipped], progress: Progress | None) -> list[Result]:
     data = Data(cases.sample(dtype, size, signalling=False), settings.alpha)
-    ready = []  # (impl, fn, loops, check)
+    ready: list[tuple[Impl, Work, int, str]] = []  # (impl, fn, loops, check)
     try:
         for impl in chosen:
             _step(progress, impl, dtype, size, done=False)
@@ -170,7 +178,7 @@ def _run_case(chosen, dtype, size, settings, skipped, progress) -> list[dict]:
                 continue
             loops = calibrate(fn, impl.sync, settings.min_repeat_s)
             ready.append((impl, fn, loops, status))
-        per_call = {impl.name: [] for impl, *_ in ready}
+        per_call: dict[str, list[float]] = {impl.name: [] for impl, *_ in ready}
         before = activity.read()
         for r in range(settings.repeats):
             shift = r % max(len(ready), 1)
@@ -191,7 +199,7 @@ def _run_case(chosen, dtype, size, settings, skipped, progress) -> list[dict]:
     ]
 
 
-def describe(chosen: list[Impl]) -> dict:
+def describe(chosen: list[Impl]) -> dict[str, ImplRecord]:
     """What each implementation is, for the report."""
     return {i.name: {"family": i.family, "device": i.device, "description": i.description,
                      "note": i.note} for i in chosen}

@@ -11,15 +11,19 @@ style.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import IO
+
 from .impls import BASELINE
-from .report import _ordered, enrich
+from .report import StrPath, _ordered, enrich
+from .schema import Enriched, Report
 
 HIGHLIGHT = "fastleaky:auto"
 _HIGHLIGHT_COLOR = "#d62728"
 _BUSY_COLOR = "#f0b000"
 
 
-def _best_copy(rows: list[dict]) -> list[tuple[int, float]]:
+def _best_copy(rows: Sequence[Enriched]) -> list[tuple[int, float]]:
     """(size, GB/s) of the fastest copy at each size."""
     best: dict[int, float] = {}
     for r in rows:
@@ -28,7 +32,7 @@ def _best_copy(rows: list[dict]) -> list[tuple[int, float]]:
     return sorted(best.items())
 
 
-def plot_throughput(report: dict, path) -> None:
+def plot_throughput(report: Report, path: StrPath | IO[bytes]) -> None:
     """Draw the figure to ``path`` (a file name or a binary file object; PNG)."""
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
@@ -45,6 +49,8 @@ def plot_throughput(report: dict, path) -> None:
     fig = Figure(figsize=(5.4 * max(len(dtypes), 1), 5.8), layout="constrained")
     axes = fig.subplots(1, max(len(dtypes), 1), sharey=True, squeeze=False)[0]
     any_busy = False
+    xs: Sequence[float]
+    ys: Sequence[float]
     for ax, dtype in zip(axes, dtypes):
         here = [r for r in results if r["dtype"] == dtype]
         best = _best_copy(here)
