@@ -60,12 +60,32 @@ Importing this module imports torch; ``import fastleaky`` does not.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from . import api, boundary, ops, registry
 from ._interop import torch_tensors as _tensors
+from .registry import BackendName
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from torch._functorch.autograd_function import VmapInfo
+    from torch.autograd.function import FunctionCtx
+
+    class _Ctx(FunctionCtx):
+        """What the autograd formulas below keep on ``ctx``."""
+
+        saved_tensors: tuple[torch.Tensor, ...]
+        needs_input_grad: tuple[bool, ...]
+        slope: float
+        backend: str
+
+    #: A batching rule's input dimensions (None: not batched) and output dimension.
+    _InDims = tuple[int | None, ...]
+    _Batched = tuple[torch.Tensor, int | None]
 
 __all__ = ["LeakyReLU", "leaky_relu"]
 
@@ -110,14 +130,17 @@ def _compute(op: ops.Op, g: torch.Tensor, x: torch.Tensor, slope: float,
     # the general path: other backends, CUDA (through the array interface)
     arrays = (g.detach(), x.detach()) if op is ops.BACKWARD else (x.detach(),)
     out = torch.empty(x.shape, dtype=dtype, device=x.device)
-    return api.compute(op, arrays, slope, out=out, backend=name)
+    result: torch.Tensor = api.compute(op, arrays, slope, out=out, backend=name)
+    return result
 
 
-def _forward_kernel(self, negative_slope=0.01, backend="auto"):
+def _forward_kernel(self: torch.Tensor, negative_slope: float = 0.01,
+                    backend: str = "auto") -> torch.Tensor:
     return _compute(ops.FORWARD, self, self, negative_slope, backend)
 
 
-def _backward_kernel(grad_output, self, negative_slope=0.01, backend="auto"):
+def _backward_kernel(grad_output: torch.Tensor, self: torch.Tensor, negative_slope: float = 0.01,
+                     backend: str = "auto") -> torch.Tensor:
     if grad_output.dtype != self.dtype or grad_output.shape != self.shape:
         raise ValueError(
             f"grad_output ({grad_output.dtype}, {tuple(grad_output.shape)}) must have "
@@ -128,37 +151,52 @@ def _backward_kernel(grad_output, self, negative_slope=0.01, backend="auto"):
 
 # ---------------------------------------------------------------- the operators
 
-_LIB = torch.library.Library("fastleaky", "DEF")
-_LIB.define("leaky_relu(Tensor self, float negative_slope=0.01, str backend='auto') -> Tensor")
-_LIB.define("leaky_relu_backward(Tensor grad_output, Tensor self, "
-            "float negative_slope=0.01, str backend='auto') -> Tensor")
+# (``torch.library.Library``'s methods and ``torch._check`` carry no
+# annotations, ``register_fake`` and ``register_vmap`` none for what they
+# return: the lines using them are marked ``no-untyped-call`` /
+# ``untyped-decorator`` for mypy --strict.)
+_LIB = torch.library.Library("fastleaky", "DEF")  # type: ignore[no-untyped-call]
+_LIB.define(  # type: ignore[no-untyped-call]
+    "leaky_relu(Tensor self, float negative_slope=0.01, str backend='auto') -> Tensor")
+_LIB.define(  # type: ignore[no-untyped-call]
+    "leaky_relu_backward(Tensor grad_output, Tensor self, "
+    "float negative_slope=0.01, str backend='auto') -> Tensor")
 for _device in ("CPU", "CUDA"):
-    _LIB.impl("leaky_relu", _forward_kernel, _device)
-    _LIB.impl("leaky_relu_backward", _backward_kernel, _device)
+    _LIB.impl("leaky_relu", _forward_kernel, _device)  # type: ignore[no-untyped-call]
+    _LIB.impl("leaky_relu_backward", _backward_kernel, _device)  # type: ignore[no-untyped-call]
 
-_forward_op = torch.ops.fastleaky.leaky_relu.default
-_backward_op = torch.ops.fastleaky.leaky_relu_backward.default
+# The operators' overloads, typed as their schemas above.
+_forward_op: Callable[[torch.Tensor, float, str], torch.Tensor] = (
+    torch.ops.fastleaky.leaky_relu.default)
+_backward_op: Callable[[torch.Tensor, torch.Tensor, float, str], torch.Tensor] = (
+    torch.ops.fastleaky.leaky_relu_backward.default)
 
 
-@torch.library.register_fake("fastleaky::leaky_relu", lib=_LIB)
-def _forward_fake(self, negative_slope=0.01, backend="auto"):
+@torch.library.register_fake("fastleaky::leaky_relu", lib=_LIB)  # type: ignore[untyped-decorator]
+def _forward_fake(self: torch.Tensor, negative_slope: float = 0.01,
+                  backend: str = "auto") -> torch.Tensor:
     return torch.empty(self.shape, dtype=self.dtype, device=self.device)
 
 
-@torch.library.register_fake("fastleaky::leaky_relu_backward", lib=_LIB)
-def _backward_fake(grad_output, self, negative_slope=0.01, backend="auto"):
-    torch._check(grad_output.dtype == self.dtype and grad_output.shape == self.shape,
-                 lambda: "grad_output must have the dtype and shape of self")
+@torch.library.register_fake(  # type: ignore[untyped-decorator]
+    "fastleaky::leaky_relu_backward", lib=_LIB)
+def _backward_fake(grad_output: torch.Tensor, self: torch.Tensor, negative_slope: float = 0.01,
+                   backend: str = "auto") -> torch.Tensor:
+    torch._check(  # type: ignore[no-untyped-call]
+        grad_output.dtype == self.dtype and grad_output.shape == self.shape,
+        lambda: "grad_output must have the dtype and shape of self")
     return torch.empty(self.shape, dtype=self.dtype, device=self.device)
 
 
 # Elementwise: a batched input is just a bigger input.
-@torch.library.register_vmap("fastleaky::leaky_relu", lib=_LIB)
-def _forward_vmap(info, in_dims, self, negative_slope=0.01, backend="auto"):
+@torch.library.register_vmap("fastleaky::leaky_relu", lib=_LIB)  # type: ignore[untyped-decorator]
+def _forward_vmap(info: VmapInfo, in_dims: _InDims, self: torch.Tensor,
+                  negative_slope: float = 0.01, backend: str = "auto") -> _Batched:
     return _forward_op(self, negative_slope, backend), in_dims[0]
 
 
-def _aligned(info, in_dims, *tensors):
+def _aligned(info: VmapInfo, in_dims: _InDims,
+             *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """The tensors with their batch dimension first (a broadcast copy where one has none)."""
     return tuple(
         t.movedim(d, 0) if d is not None
@@ -167,25 +205,29 @@ def _aligned(info, in_dims, *tensors):
     )
 
 
-@torch.library.register_vmap("fastleaky::leaky_relu_backward", lib=_LIB)
-def _backward_vmap(info, in_dims, grad_output, self, negative_slope=0.01, backend="auto"):
+@torch.library.register_vmap(  # type: ignore[untyped-decorator]
+    "fastleaky::leaky_relu_backward", lib=_LIB)
+def _backward_vmap(info: VmapInfo, in_dims: _InDims, grad_output: torch.Tensor,
+                   self: torch.Tensor, negative_slope: float = 0.01,
+                   backend: str = "auto") -> _Batched:
     if in_dims[0] == in_dims[1]:
         return _backward_op(grad_output, self, negative_slope, backend), in_dims[0]
     g, x = _aligned(info, in_dims[:2], grad_output, self)
     return _backward_op(g, x, negative_slope, backend), 0
 
 
-def _op_setup_context(ctx, inputs, output):
+def _op_setup_context(ctx: _Ctx, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
     ctx.save_for_backward(inputs[-3] if len(inputs) == 4 else inputs[0])
     ctx.slope, ctx.backend = inputs[-2], inputs[-1]
 
 
-def _forward_op_backward(ctx, grad_output):
+def _forward_op_backward(ctx: _Ctx, grad_output: torch.Tensor) -> tuple[torch.Tensor, None, None]:
     (x,) = ctx.saved_tensors
     return _backward_op(grad_output, x, ctx.slope, ctx.backend), None, None
 
 
-def _backward_op_backward(ctx, grad_grad_input):
+def _backward_op_backward(ctx: _Ctx,
+                          grad_grad_input: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
     # linear in grad_output; piecewise constant (derivative 0) in x
     (x,) = ctx.saved_tensors
     return _backward_op(grad_grad_input, x, ctx.slope, ctx.backend), None, None, None
@@ -199,7 +241,7 @@ torch.library.register_autograd("fastleaky::leaky_relu_backward", _backward_op_b
 
 # ---------------------------------------------------------------- autograd
 
-def _eager(t) -> bool:
+def _eager(t: torch.Tensor) -> bool:
     """Whether the kernel may be called directly rather than through the
     operator: a real CPU/CUDA tensor, outside torch.compile and torch.func."""
     return (
@@ -210,16 +252,16 @@ def _eager(t) -> bool:
     )
 
 
-def _forward(x, slope, backend):
+def _forward(x: torch.Tensor, slope: float, backend: str) -> torch.Tensor:
     if _eager(x):
         return _compute(ops.FORWARD, x, x, slope, backend)
     return _forward_op(x, slope, backend)
 
 
-def _backward(g, x, slope, backend):
+def _backward(g: torch.Tensor, x: torch.Tensor, slope: float, backend: str) -> torch.Tensor:
     """The input gradient: differentiable again when grad mode is on."""
     if torch.is_grad_enabled() and (g.requires_grad or x.requires_grad):
-        return _LeakyReLUBackward.apply(g, x, slope, backend)
+        return _apply_backward(g, x, slope, backend)
     if _eager(g) and type(x) is torch.Tensor:
         return _compute(ops.BACKWARD, g, x, slope, backend)
     return _backward_op(g, x, slope, backend)
@@ -227,28 +269,30 @@ def _backward(g, x, slope, backend):
 
 class _LeakyReLU(torch.autograd.Function):
     @staticmethod
-    def forward(x, slope, backend):
+    def forward(x: torch.Tensor, slope: float, backend: str) -> torch.Tensor:
         return _forward(x, slope, backend)
 
     @staticmethod
-    def setup_context(ctx, inputs, output):
+    def setup_context(ctx: _Ctx, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
         x, ctx.slope, ctx.backend = inputs
         ctx.save_for_backward(x)
         ctx.save_for_forward(x)
 
     @staticmethod
-    def backward(ctx, grad_output):
+    def backward(ctx: _Ctx, grad_output: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         (x,) = ctx.saved_tensors
         return _backward(grad_output, x, ctx.slope, ctx.backend), None, None
 
     @staticmethod
-    def jvp(ctx, x_tangent, _slope_tangent, _backend_tangent):
+    def jvp(ctx: _Ctx, x_tangent: torch.Tensor, _slope_tangent: None,
+            _backend_tangent: None) -> torch.Tensor:
         (x,) = ctx.saved_tensors
         return _backward(x_tangent, x, ctx.slope, ctx.backend)
 
     @staticmethod
-    def vmap(info, in_dims, x, slope, backend):
-        return _LeakyReLU.apply(x, slope, backend), in_dims[0]
+    def vmap(info: VmapInfo, in_dims: _InDims, x: torch.Tensor, slope: float,
+             backend: str) -> _Batched:
+        return _apply_forward(x, slope, backend), in_dims[0]
 
 
 class _LeanLeakyReLU(_LeakyReLU):
@@ -257,14 +301,14 @@ class _LeanLeakyReLU(_LeakyReLU):
     without asking again, and a first-order backward is one kernel call."""
 
     @staticmethod
-    def forward(x, slope, backend):
+    def forward(x: torch.Tensor, slope: float, backend: str) -> torch.Tensor:
         return _compute(ops.FORWARD, x, x, slope, backend)
 
     @staticmethod
-    def backward(ctx, grad_output):
+    def backward(ctx: _Ctx, grad_output: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         (x,) = ctx.saved_tensors
         if torch.is_grad_enabled():  # create_graph: the backward is recorded too
-            return _LeakyReLUBackward.apply(grad_output, x, ctx.slope, ctx.backend), None, None
+            return _apply_backward(grad_output, x, ctx.slope, ctx.backend), None, None
         return _compute(ops.BACKWARD, grad_output, x, ctx.slope, ctx.backend), None, None
 
 
@@ -272,39 +316,43 @@ class _LeakyReLUBackward(torch.autograd.Function):
     """The backward pass as a Function of its own, so double backward works."""
 
     @staticmethod
-    def forward(grad_output, x, slope, backend):
+    def forward(grad_output: torch.Tensor, x: torch.Tensor, slope: float,
+                backend: str) -> torch.Tensor:
         if _eager(grad_output) and type(x) is torch.Tensor:
             return _compute(ops.BACKWARD, grad_output, x, slope, backend)
         return _backward_op(grad_output, x, slope, backend)
 
     @staticmethod
-    def setup_context(ctx, inputs, output):
+    def setup_context(ctx: _Ctx, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
         _, x, ctx.slope, ctx.backend = inputs
         ctx.save_for_backward(x)
         ctx.save_for_forward(x)
 
     @staticmethod
-    def backward(ctx, grad_grad_input):
+    def backward(ctx: _Ctx,
+                 grad_grad_input: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
         # linear in grad_output; piecewise constant (derivative 0) in x
         (x,) = ctx.saved_tensors
         return _backward(grad_grad_input, x, ctx.slope, ctx.backend), None, None, None
 
     @staticmethod
-    def jvp(ctx, grad_output_tangent, _x_tangent, _slope_tangent, _backend_tangent):
+    def jvp(ctx: _Ctx, grad_output_tangent: torch.Tensor, _x_tangent: torch.Tensor | None,
+            _slope_tangent: None, _backend_tangent: None) -> torch.Tensor:
         (x,) = ctx.saved_tensors
         return _backward(grad_output_tangent, x, ctx.slope, ctx.backend)
 
     @staticmethod
-    def vmap(info, in_dims, grad_output, x, slope, backend):
+    def vmap(info: VmapInfo, in_dims: _InDims, grad_output: torch.Tensor, x: torch.Tensor,
+             slope: float, backend: str) -> _Batched:
         if in_dims[0] == in_dims[1]:
-            return _LeakyReLUBackward.apply(grad_output, x, slope, backend), in_dims[0]
+            return _apply_backward(grad_output, x, slope, backend), in_dims[0]
         g, x = _aligned(info, in_dims[:2], grad_output, x)
-        return _LeakyReLUBackward.apply(g, x, slope, backend), 0
+        return _apply_backward(g, x, slope, backend), 0
 
 
 class _LeakyReLUInplace(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, slope, backend):
+    def forward(ctx: _Ctx, x: torch.Tensor, slope: float, backend: str) -> torch.Tensor:
         _tensors.check_writable(x)
         mask = x > 0 if (slope < 0 and ctx.needs_input_grad[0]) else None
         _overwrite(x, slope, backend)
@@ -316,14 +364,14 @@ class _LeakyReLUInplace(torch.autograd.Function):
         return x
 
     @staticmethod
-    def backward(ctx, grad_output):
+    def backward(ctx: _Ctx, grad_output: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         (sign,) = ctx.saved_tensors
         if sign.dtype != grad_output.dtype:  # the bool mask of the negative-slope case
             sign = sign.to(grad_output.dtype)
         return _backward(grad_output, sign, ctx.slope, ctx.backend), None, None
 
 
-def _overwrite(x, slope, backend):
+def _overwrite(x: torch.Tensor, slope: float, backend: str) -> None:
     """``x[...] = leaky_relu(x)``: in its own memory where the loops can write it."""
     if (_eager(x) and not _via_float32(x.dtype, slope) and _tensors.plain(x)
             and _tensors.runs_on_pointers(registry.requested_name(backend), x.dtype, x.numel())):
@@ -332,27 +380,34 @@ def _overwrite(x, slope, backend):
         x.copy_(_forward(x, slope, backend))
 
 
-def _function_apply(cls):
+def _function_apply(cls: type[torch.autograd.Function]) -> Callable[..., Any]:
     """``cls.apply`` without ``Function.apply``'s Python prologue (binding
     default arguments, unwrapping torch.func wrappers), which costs more
     than the kernels at small sizes; only called outside torch.func
     transforms and torch.compile, where that prologue does nothing."""
     base = torch._C._FunctionBase.__dict__.get("apply")
-    return base.__get__(None, cls) if base is not None else cls.apply
+    apply: Callable[..., Any] = base.__get__(None, cls) if base is not None else cls.apply
+    return apply
 
 
-_apply_lean = _function_apply(_LeanLeakyReLU)
+# The Functions' ``apply`` (untyped in torch), typed as their ``forward``.
+_apply_forward: Callable[[torch.Tensor, float, str], torch.Tensor] = _LeakyReLU.apply
+_apply_backward: Callable[[torch.Tensor, torch.Tensor, float, str], torch.Tensor] = (
+    _LeakyReLUBackward.apply)
+_apply_inplace: Callable[[torch.Tensor, float, str], torch.Tensor] = _LeakyReLUInplace.apply
+_apply_lean: Callable[[torch.Tensor, float, str], torch.Tensor] = _function_apply(_LeanLeakyReLU)
 
 
 # ---------------------------------------------------------------- public API
 
-def _slope(negative_slope) -> float:
+def _slope(negative_slope: object) -> float:
     if type(negative_slope) is float and math.isfinite(negative_slope):
         return negative_slope
     return float(boundary.check_alpha(negative_slope))
 
 
-def leaky_relu(input, negative_slope=0.01, inplace=False, *, backend="auto"):
+def leaky_relu(input: torch.Tensor, negative_slope: float = 0.01, inplace: bool = False, *,
+               backend: BackendName = "auto") -> torch.Tensor:
     """Differentiable LeakyReLU on fastleaky's kernels; like ``F.leaky_relu``.
 
     Parameters
@@ -404,11 +459,11 @@ def leaky_relu(input, negative_slope=0.01, inplace=False, *, backend="auto"):
             return input.copy_(_forward_op(input.clone(), slope, backend))
         return _forward_op(input, slope, backend)
     if inplace:
-        return _LeakyReLUInplace.apply(input, slope, backend)
+        return _apply_inplace(input, slope, backend)
     if (type(input) is torch.Tensor and (input.is_cpu or input.is_cuda)
             and not torch._C._are_functorch_transforms_active()):
         return _apply_lean(input, slope, backend)
-    return _LeakyReLU.apply(input, slope, backend)
+    return _apply_forward(input, slope, backend)
 
 
 class LeakyReLU(torch.nn.Module):
@@ -434,18 +489,20 @@ class LeakyReLU(torch.nn.Module):
     __constants__ = ["negative_slope", "inplace", "backend"]
     negative_slope: float
     inplace: bool
-    backend: str
+    backend: BackendName
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False, *,
-                 backend: str = "auto"):
+                 backend: BackendName = "auto") -> None:
         super().__init__()
         self.negative_slope = float(boundary.check_alpha(negative_slope))
         self.inplace = bool(inplace)
         self.backend = registry.check_name(backend)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        if torch.jit.is_scripting():
-            result = torch.ops.fastleaky.leaky_relu(input, self.negative_slope, self.backend)
+        # torch.jit re-exports is_scripting without listing it in __all__.
+        if torch.jit.is_scripting():  # type: ignore[attr-defined]
+            result: torch.Tensor = torch.ops.fastleaky.leaky_relu(
+                input, self.negative_slope, self.backend)
             if self.inplace:
                 return input.copy_(result)
             return result

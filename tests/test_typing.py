@@ -59,3 +59,14 @@ def test_typed_user_script_with_other_kinds_runs():
     for library in ("torch", "dask.array", "xarray"):
         pytest.importorskip(library)
     runpy.run_path(str(USER_SCRIPT_KINDS), run_name="user_script_kinds")
+
+
+def test_typed_torch_user_script_runs():
+    pytest.importorskip("torch")
+    runpy.run_path(str(Path(__file__).parent / "typing" / "torch_user.py"), run_name="torch_user")
+
+
+def test_typed_building_blocks_script_runs():
+    pytest.importorskip("numba")
+    runpy.run_path(str(Path(__file__).parent / "typing" / "building_blocks.py"),
+                   run_name="building_blocks")

@@ -16,16 +16,34 @@ parallel calls the loops are serial (``_forksafe``).
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import config, threads
 from . import _forksafe
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from ctypes import CDLL
+    from types import NotImplementedType
+
+    from numpy.typing import NDArray
+
+    from ..ops import Op
+    from ..registry import PlainEntry
+
+    #: ``pointer_entry()``: ``f(op, g, x, alpha, out, n, typenum)`` on raw
+    #: addresses; None, or NotImplemented when Python must decide.
+    PointerEntry = Callable[[int, int, int, float, int, int, int], "NotImplementedType | None"]
+
 try:
     from . import _cython_loop as _loop
 except ImportError as exc:  # not built (e.g. a source checkout without build_ext)
-    _loop = None
+    # None marks the unbuilt extension; every function below that reads
+    # ``_loop`` without checking runs only once ``available()`` said yes,
+    # so it keeps the module's own type.
+    _loop = None  # type: ignore[assignment]
     _import_error = str(exc)
 
 if _loop is not None and _forksafe.child_of_openmp_process():
@@ -100,8 +118,8 @@ def available() -> tuple[bool, str]:
     return True, ", ".join(features)
 
 
-def native_dtypes() -> frozenset:
-    types = {np.float32, np.float64}
+def native_dtypes() -> frozenset[type[np.generic]]:
+    types: set[type[np.generic]] = {np.float32, np.float64}
     if _loop is not None and _loop.HAVE_FLOAT16:
         types.add(np.float16)
     return frozenset(types)
@@ -118,12 +136,13 @@ def pool() -> str:
     return _loop.pool()
 
 
-def run(op, inputs, a, out, nthreads):
+def run(op: Op, inputs: Sequence[NDArray[Any]], a: np.generic, out: NDArray[Any],
+        nthreads: int) -> None:
     x = inputs[-1]
     _loop.run(op.code, inputs[0], x, a, out, nthreads)
 
 
-def plain_entry():
+def plain_entry() -> PlainEntry:
     """``_loop.plain_call``: the plain case's checks and thread choice in C
     (see ``boundary.plain_out`` and ``threads.for_call``), told the current
     thresholds and where the thread cap lives."""
@@ -139,7 +158,7 @@ _TEAM_SYMBOLS = ("GOMP_parallel", "omp_get_thread_num", "omp_get_num_threads",
                  "omp_get_max_threads")
 
 
-def run_pointer_calls_on(library) -> str:
+def run_pointer_calls_on(library: CDLL) -> str:
     """Run ``pointer_call``'s parallel calls on the OpenMP team of
     ``library`` (a loaded ``ctypes.CDLL``: PyTorch's OpenMP runtime, so that
     tensor operators built on these loops share torch's intra-op threads
@@ -158,11 +177,13 @@ def run_pointer_calls_on(library) -> str:
                      for name in _TEAM_SYMBOLS]
     except AttributeError as exc:
         return f"not an OpenMP runtime with the GNU entry points ({exc})"
-    _loop.use_team(*addresses)
+    # (``.value`` is None for a NULL pointer, which ctypes never gives for a
+    # symbol it found: it raises the AttributeError above instead)
+    _loop.use_team(*(address or 0 for address in addresses))
     return ""
 
 
-def pointer_entry():
+def pointer_entry() -> PointerEntry | None:
     """``_loop.pointer_call(op, g, x, alpha, out, n, typenum)``: the kernel
     on raw addresses (a tensor's memory), with ``plain_call``'s thread rules
     and the current thresholds; None when the extension is not built."""

@@ -26,11 +26,25 @@ history; this adapter refuses tensors that would need it (see
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import torch
 
 from .. import boundary, registry, threads
 from . import cuda_arrays
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from ctypes import CDLL
+    from types import ModuleType
+
+    from numpy.typing import NDArray
+
+    from .._backends.cython_backend import PointerEntry
+    from ..ops import Op
+    from ..registry import PlainEntry
+    from . import Inner
 
 # The NumPy dtypes the Cython loops compute, by tensor dtype, and their type numbers
 _F16 = np.dtype(np.float16)
@@ -38,23 +52,30 @@ _NP_OF = {t: np.dtype(n) for t, n in ((torch.float16, np.float16), (torch.float3
                                       (torch.float64, np.float64))}
 TYPENUM = {t: d.num for t, d in _NP_OF.items()}
 
-_pointer: list = []  # [pointer_call, plain_call] or [None, None], looked up on first use
-_team: list = []  # why tensor calls do not run on torch's OpenMP team ("" when they do)
+# The Cython loops' entries, looked up on first use (``pointer_kernel``)
+_looked_up = False
+_pointer_call: PointerEntry | None = None  # None where the loops are not built
+_plain_call: PlainEntry | None = None  # the fast entry whose bits pointer_call gives
+_team = ""  # why tensor calls do not run on torch's OpenMP team ("" when they do)
 
 
-def pointer_kernel():
+def pointer_kernel() -> PointerEntry | None:
     """The Cython loops' raw-pointer entry, or None when they are not built."""
-    if not _pointer:
+    global _looked_up, _pointer_call, _plain_call, _team
+    if not _looked_up:
         ok, _ = registry.availability("cython")
-        cython = registry.load("cython") if ok else None
-        entry = cython.pointer_entry() if ok else None
-        if entry is not None:
-            _team.append(_share_torch_threads(cython))
-        _pointer.extend((entry, cython.plain_entry() if entry is not None else None))
-    return _pointer[0]
+        if ok:
+            cython = registry.load("cython")
+            entry: PointerEntry | None = cython.pointer_entry()
+            if entry is not None:
+                _team = _share_torch_threads(cython)
+                _plain_call = cython.plain_entry()
+                _pointer_call = entry
+        _looked_up = True
+    return _pointer_call
 
 
-def torch_openmp_runtime():
+def torch_openmp_runtime() -> CDLL | None:
     """PyTorch's CPU library as a ``ctypes.CDLL`` whose symbol lookup
     (``dlsym`` on its handle: the library, then what it links) finds the
     OpenMP runtime torch's operators call -- its own ``torch/lib`` copy of
@@ -72,7 +93,7 @@ def torch_openmp_runtime():
     return None
 
 
-def _share_torch_threads(cython) -> str:
+def _share_torch_threads(cython: ModuleType) -> str:
     """Run the tensor calls' threads on torch's own OpenMP team, as torch's
     operators do: next to torch ops a second pool of threads would wait for
     cores that torch's threads, spinning after their last op, still hold.
@@ -80,14 +101,15 @@ def _share_torch_threads(cython) -> str:
     runtime = torch_openmp_runtime()
     if runtime is None:
         return "PyTorch's OpenMP runtime not found"
-    return cython.run_pointer_calls_on(runtime)
+    reason: str = cython.run_pointer_calls_on(runtime)
+    return reason
 
 
 def pointer_threads() -> str:
     """What runs the raw-pointer entry's parallel calls, in words."""
     if pointer_kernel() is None:
         return "no compiled loops"
-    return "PyTorch's OpenMP team" if _team[0] == "" else f"fastleaky's threads ({_team[0]})"
+    return "PyTorch's OpenMP team" if _team == "" else f"fastleaky's threads ({_team})"
 
 
 def cython_for_floats(backend: str) -> bool:
@@ -95,7 +117,7 @@ def cython_for_floats(backend: str) -> bool:
     environment) computes float32 and float64 at every size with the Cython
     loops, the case where their raw-pointer entry gives its bits."""
     fast = registry.fast_entry(backend)
-    return fast is not None and pointer_kernel() is not None and fast is _pointer[1]
+    return fast is not None and pointer_kernel() is not None and fast is _plain_call
 
 
 def runs_on_pointers(name: str, dtype: torch.dtype, size: int) -> bool:
@@ -113,7 +135,7 @@ def runs_on_pointers(name: str, dtype: torch.dtype, size: int) -> bool:
 
 
 
-def plain(t) -> bool:
+def plain(t: torch.Tensor) -> bool:
     """A CPU tensor whose memory the loops can read as it is: exactly
     ``torch.Tensor``, contiguous, aligned, no lazy negation bit."""
     return (
@@ -135,8 +157,10 @@ def run_pointers(code: int, g: torch.Tensor, x: torch.Tensor, alpha: float,
                  out: torch.Tensor) -> None:
     """Operation ``code`` on plain tensors of one dtype and size (``out`` is
     ``x`` / ``g`` or disjoint from them), alpha rounded once to the dtype."""
-    done = pointer_kernel()(code, g.data_ptr(), x.data_ptr(), alpha, out.data_ptr(),
-                            x.numel(), TYPENUM[x.dtype])
+    kernel = pointer_kernel()
+    assert kernel is not None, "called where runs_on_pointers said no"
+    done = kernel(code, g.data_ptr(), x.data_ptr(), alpha, out.data_ptr(),
+                  x.numel(), TYPENUM[x.dtype])
     if done is NotImplemented:  # an invalid thread cap in the environment
         threads.limit()  # raises the error saying so
         raise AssertionError("pointer_call deferred for a reason threads.limit accepts")
@@ -158,7 +182,7 @@ def mark_written(out: torch.Tensor) -> None:
     torch._C._increment_version((out,))
 
 
-def _check_no_autograd(tensors, out) -> None:
+def _check_no_autograd(tensors: Sequence[torch.Tensor], out: object) -> None:
     if not torch.is_grad_enabled():
         return
     if any(t.requires_grad for t in tensors) or (
@@ -171,7 +195,7 @@ def _check_no_autograd(tensors, out) -> None:
         )
 
 
-def numpy_dtype(dtype: torch.dtype) -> np.dtype:
+def numpy_dtype(dtype: torch.dtype) -> np.dtype[Any]:
     """The NumPy dtype of a tensor dtype; TypeError for those NumPy lacks."""
     if not dtype.is_complex:
         try:
@@ -183,18 +207,22 @@ def numpy_dtype(dtype: torch.dtype) -> np.dtype:
     )
 
 
-def _host_view(t: torch.Tensor) -> np.ndarray:
+def _host_view(t: torch.Tensor) -> NDArray[Any]:
     """A NumPy view of a CPU input tensor's memory (no copy); a tensor with a
     lazy negation/conjugation bit gives a resolved copy (inputs only)."""
     numpy_dtype(t.dtype)
     return t.detach().resolve_neg().resolve_conj().numpy()
 
 
-def _torch_dtype(dtype: np.dtype) -> torch.dtype:
+def _torch_dtype(dtype: np.dtype[Any]) -> torch.dtype:
     return torch.from_numpy(np.empty(0, dtype)).dtype
 
 
-def compute(op, arrays, alpha, out, backend, inner):
+def compute(op: Op, arrays: Sequence[object], alpha: object, out: object, backend: str,
+            inner: Inner) -> torch.Tensor | NDArray[Any]:
+    """The adapter entry point (see ``fastleaky._interop``): a tensor, or
+    ``out`` itself where it is a NumPy array."""
+    result: torch.Tensor | NDArray[Any] | None
     tensors = [a for a in (*arrays, out) if isinstance(a, torch.Tensor)]
     _check_no_autograd(tensors, out)
     devices = {t.device for t in tensors}
@@ -216,7 +244,8 @@ def compute(op, arrays, alpha, out, backend, inner):
     return result
 
 
-def _pointer_path(op, arrays, alpha, out, backend):
+def _pointer_path(op: Op, arrays: Sequence[object], alpha: object, out: object,
+                  backend: str) -> torch.Tensor | None:
     """The plain case on the tensors' own memory, or None for anything else."""
     x = arrays[-1]
     g = arrays[0]
@@ -242,14 +271,15 @@ def _pointer_path(op, arrays, alpha, out, backend):
     return target
 
 
-def _host(op, arrays, alpha, out, backend, inner):
+def _host(op: Op, arrays: Sequence[object], alpha: object, out: object, backend: str,
+          inner: Inner) -> torch.Tensor | NDArray[Any]:
     views = [_host_view(a) if isinstance(a, torch.Tensor) else a for a in arrays]
     if isinstance(out, torch.Tensor) and (out.is_neg() or out.is_conj()):
         # A view of the raw memory would skip the lazy bit: compute into a
         # fresh result (checked against out's shape and dtype like any out)
         # and let copy_ apply the bit on the way in.
-        result = inner(op, views, alpha, np.empty(tuple(out.shape), numpy_dtype(out.dtype)),
-                       backend)
+        result: NDArray[Any] = inner(
+            op, views, alpha, np.empty(tuple(out.shape), numpy_dtype(out.dtype)), backend)
         out.copy_(torch.from_numpy(result))
         return out
     out_view = out.detach().numpy() if isinstance(out, torch.Tensor) else out
@@ -263,7 +293,8 @@ def _host(op, arrays, alpha, out, backend, inner):
     return torch.from_numpy(np.asarray(result))
 
 
-def _cuda(op, arrays, alpha, out, backend):
+def _cuda(op: Op, arrays: Sequence[Any], alpha: object, out: object,
+          backend: str) -> torch.Tensor:
     if not all(isinstance(a, torch.Tensor) for a in arrays) or (
         out is not None and not isinstance(out, torch.Tensor)
     ):
