@@ -1,5 +1,5 @@
 """The Cython loops' streaming-store variants (results of
-``config.STREAM_MIN_BYTES`` and more): the same bits as the reference, every
+``config.STREAM_MIN_BYTES`` and more, written into the caller's ``out``): the same bits as the reference, every
 operation, every head/tail split around out's 64-byte boundaries, in place
 and not, serial and on each parallel runtime, nothing written outside out.
 
@@ -69,7 +69,11 @@ def test_streaming_in_place_and_parallel(streaming, pool, op, dtype):
     args = (g, x) if op.arity == 2 else (x,)
     expected = op.reference(*args, dtype(0.2))
     op_call = getattr(fastleaky, op.public)
-    target = x.copy()
+    out = np.full(n, 7.0, dtype)  # the caller's memory: the streaming loops
+    op_call(*args, 0.2, out=out, backend="cython")
+    np.testing.assert_array_equal(out.view(f"u{out.itemsize}"),
+                                  expected.view(f"u{expected.itemsize}"))
+    target = x.copy()  # in place and freshly allocated: the plain loops
     args_in_place = (g, target) if op.arity == 2 else (target,)
     op_call(*args_in_place, 0.2, out=target, backend="cython")
     np.testing.assert_array_equal(target.view(f"u{target.itemsize}"),
@@ -112,7 +116,8 @@ def test_streaming_loops_follow_the_callers_flush_mode(streaming, pool, dtype):
         assert reference.leaky_relu(x[:1], dtype(0.01))[0] == 0  # the mode is on
         for op, args in ((ops.FORWARD, (x,)), (ops.BACKWARD, (g, x))):
             want = op.reference(*args, dtype(0.01))
-            got = getattr(fastleaky, op.public)(*args, 0.01, backend="cython")
+            got = getattr(fastleaky, op.public)(*args, 0.01, out=np.empty(n, dtype),
+                                                backend="cython")
             np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}"))
     finally:
         torch.set_flush_denormal(False)

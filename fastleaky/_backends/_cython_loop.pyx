@@ -390,11 +390,15 @@ def set_pool_chunk_bytes(Py_ssize_t nbytes):
 cdef void _split(int op, Kind kind, char *gp, char *xp, double a64, uint16_t a16,
                  char *op_, Py_ssize_t n, Py_ssize_t gsize, Py_ssize_t xsize,
                  Py_ssize_t osize, int nthreads, fl_parallel_for_fn pool,
-                 int runtime) noexcept:
+                 int runtime, bint stream_ok=False) noexcept:
     """Run the loop on up to ``nthreads`` threads (serially when 1); GIL
     released.  ``gsize``, ``xsize``, ``osize``: the arrays' item sizes.
     ``pool``: what runs a parallel call (NULL: this extension's OpenMP
-    team), ``runtime``: its thread count.
+    team), ``runtime``: its thread count.  ``stream_ok``: the result goes
+    into memory the caller gave, apart from the inputs (not a fresh
+    allocation, whose pages the kernel has just zeroed in cache, where
+    streaming stores measured slower), so from ``_stream_min_bytes`` on it
+    is written with streaming stores.
 
     On a pool the array is cut into chunks of ``_pool_chunk_bytes`` (that
     idle threads take, the caller included, on the work-stealing pool); on
@@ -404,7 +408,8 @@ cdef void _split(int op, Kind kind, char *gp, char *xp, double a64, uint16_t a16
     cdef int team
     cdef fenv_t caller_env
     cdef Block b
-    cdef bint stream = (FASTLEAKY_HAVE_STREAM and 0 < _stream_min_bytes <= n * osize
+    cdef bint stream = (stream_ok and FASTLEAKY_HAVE_STREAM
+                        and 0 < _stream_min_bytes <= n * osize
                         and (kind == K_F32 or kind == K_F64))
     if (nthreads <= 1 or n < 2 * CHUNK_ALIGN or _serial_only
             or (pool == NULL and not FASTLEAKY_HAVE_OPENMP)):
@@ -660,7 +665,8 @@ def plain_call(int op, object g, object x, object alpha, object out):
         oa = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa), otype, 0)
     _split(op, kind, <char *>cnp.PyArray_DATA(ga), <char *>cnp.PyArray_DATA(xa), a, a16,
            <char *>cnp.PyArray_DATA(oa), n, cnp.PyArray_ITEMSIZE(ga), cnp.PyArray_ITEMSIZE(xa),
-           cnp.PyArray_ITEMSIZE(oa), nthreads, fl_pool, runtime)
+           cnp.PyArray_ITEMSIZE(oa), nthreads, fl_pool, runtime,
+           out is not None and oa is not xa and oa is not ga)
     return oa
 
 
@@ -672,7 +678,7 @@ def plain_call(int op, object g, object x, object alpha, object out):
 # one dtype each, ``out`` either ``x`` / ``g`` itself or disjoint from them).
 
 def pointer_call(int op, size_t g, size_t x, double alpha, size_t out, Py_ssize_t n,
-                 int typenum):
+                 int typenum, bint stream_ok=False):
     """The kernel of ``op`` on ``n`` elements at raw addresses, threads as
     ``plain_call`` picks them (serial below the dtype's threshold, else the
     runtime's count capped by ``thread_limit`` / the environment).
@@ -681,6 +687,8 @@ def pointer_call(int op, size_t g, size_t x, double alpha, size_t out, Py_ssize_
     for every array); ``alpha`` is cast to it (rounded once).  Returns None,
     or NotImplemented when Python must decide (an invalid thread cap in the
     environment: the general path raises the error saying so).
+    ``stream_ok``: ``out`` is the caller's memory, apart from the inputs
+    (large results may then be written with streaming stores).
     """
     cdef Kind kind
     cdef uint16_t a16 = 0
@@ -710,5 +718,5 @@ def pointer_call(int op, size_t g, size_t x, double alpha, size_t out, Py_ssize_
     if nthreads < 0:
         return NotImplemented
     _split(op, kind, <char *>g, <char *>x, alpha, a16, <char *>out, n,
-           itemsize, itemsize, itemsize, nthreads, pool, runtime)
+           itemsize, itemsize, itemsize, nthreads, pool, runtime, stream_ok)
     return None

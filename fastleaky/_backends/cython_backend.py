@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     #: ``pointer_entry()``: ``f(op, g, x, alpha, out, n, typenum)`` on raw
     #: addresses; None, or NotImplemented when Python must decide.
-    PointerEntry = Callable[[int, int, int, float, int, int, int], "NotImplementedType | None"]
+    PointerEntry = Callable[[int, int, int, float, int, int, int, bool], "NotImplementedType | None"]
 
 try:
     from . import _cython_loop as _loop
@@ -184,7 +184,7 @@ def run_pointer_calls_on(library: CDLL) -> str:
 
 
 def pointer_entry() -> PointerEntry | None:
-    """``_loop.pointer_call(op, g, x, alpha, out, n, typenum)``: the kernel
+    """``_loop.pointer_call(op, g, x, alpha, out, n, typenum, stream_ok)``: the kernel
     on raw addresses (a tensor's memory), with ``plain_call``'s thread rules
     and the current thresholds; None when the extension is not built."""
     if _loop is None:

@@ -154,13 +154,16 @@ def disjoint(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 
 def run_pointers(code: int, g: torch.Tensor, x: torch.Tensor, alpha: float,
-                 out: torch.Tensor) -> None:
+                 out: torch.Tensor, callers_out: bool = False) -> None:
     """Operation ``code`` on plain tensors of one dtype and size (``out`` is
-    ``x`` / ``g`` or disjoint from them), alpha rounded once to the dtype."""
+    ``x`` / ``g`` or disjoint from them), alpha rounded once to the dtype.
+    ``callers_out``: ``out`` is the caller's tensor, not one just allocated
+    (a large result may then be written with streaming stores)."""
     kernel = pointer_kernel()
     assert kernel is not None, "called where runs_on_pointers said no"
     done = kernel(code, g.data_ptr(), x.data_ptr(), alpha, out.data_ptr(),
-                  x.numel(), TYPENUM[x.dtype])
+                  x.numel(), TYPENUM[x.dtype],
+                  callers_out and out is not x and out is not g)
     if done is NotImplemented:  # an invalid thread cap in the environment
         threads.limit()  # raises the error saying so
         raise AssertionError("pointer_call deferred for a reason threads.limit accepts")
@@ -267,7 +270,7 @@ def _pointer_path(op: Op, arrays: Sequence[object], alpha: object, out: object,
     # the same checks, in the same order, as every other path
     _, _, a = boundary.check_inputs([_NP_OF[dtype]], [tuple(x.shape)], alpha)
     target = torch.empty_like(x) if out is None else out
-    run_pointers(op.code, g, x, float(a), target)
+    run_pointers(op.code, g, x, float(a), target, callers_out=out is not None)
     return target
 
 
