@@ -66,6 +66,20 @@ POOL_CHUNK_BYTES = 65_536
 # turns streaming off.
 STREAM_MIN_BYTES = 32 * 2**20
 
+# In a process that has imported PyTorch, NumPy calls with results of at
+# least this many bytes run their parallel part on torch's own OpenMP team
+# (as tensor calls always do): next to torch's threads, which keep spinning
+# after each op, a second pool's helper may not get a core, and for a call
+# of several milliseconds a team thread that the OS runs late costs a
+# small share of it.  Smaller calls keep the work-stealing pool, which a
+# busy machine cannot stall (docs/design-measurements.md); 0: never.
+TEAM_MIN_BYTES = 64 * 2**20
+# After a team call whose caller waited at the closing barrier for a
+# quarter of the call or more (a team thread the OS did not run: another
+# process has the core), NumPy calls keep to the work-stealing pool for
+# this many seconds, then try the team again.
+TEAM_BACKOFF_SECONDS = 0.5
+
 # CUDA launch shape (the ``cuda`` backend).  256 threads a block, each
 # handling 4 elements a tile; the grid covers the array up to
 # CUDA_BLOCKS_PER_SM blocks per SM, beyond which it strides.  Under the

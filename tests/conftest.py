@@ -1,3 +1,4 @@
+import importlib.util
 import os
 import tempfile
 
@@ -47,24 +48,41 @@ def backend(request):
 def _cython_pools():
     """The Cython loops' parallel runtimes here: TBB and OpenMP where the
     TBB pool is built (whichever the process uses now), else the one there
-    is (None: no Cython loops)."""
+    is (None: no Cython loops); and PyTorch's OpenMP team where torch is
+    installed (every parallel NumPy call on it, whatever its size)."""
     if not registry.availability("cython")[0]:
         return [None]
     from fastleaky._backends import _cython_loop, cython_backend
 
-    if cython_backend.tbb_available():
-        return ["tbb", "openmp"]
-    return [_cython_loop.pool()]
+    pools = ["tbb", "openmp"] if cython_backend.tbb_available() else [_cython_loop.pool()]
+    if importlib.util.find_spec("torch") is not None:
+        pools.append("torch-team")
+    return pools
 
 
 @pytest.fixture(params=_cython_pools())
 def pool(request):
     """Run the Cython loops on each parallel runtime the build has."""
-    if request.param not in ("tbb", "openmp"):
+    if request.param not in ("tbb", "openmp", "torch-team"):
         yield request.param
         return
+    from fastleaky import config
     from fastleaky._backends import _cython_loop, cython_backend
 
+    if request.param == "torch-team":
+        import torch  # noqa: F401  (its OpenMP runtime is the team)
+
+        why_not = cython_backend.share_torch_threads()
+        if why_not:
+            pytest.skip(f"no PyTorch team: {why_not}")
+        _cython_loop.set_team_rule(1, None)  # every size: the team
+        _cython_loop.set_team_backoff(0.0)  # and never a back-off to the pool
+        try:
+            yield request.param
+        finally:
+            _cython_loop.set_team_backoff(config.TEAM_BACKOFF_SECONDS)
+            _cython_loop.set_team_rule(config.TEAM_MIN_BYTES, None)
+        return
     before = _cython_loop.pool()
     if request.param == "tbb":
         cython_backend._install_pool()

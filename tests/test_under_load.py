@@ -150,3 +150,43 @@ def test_benchmark_runs_on_its_own(tmp_path, capsys):
         assert any(r["part"] == "nested (dask)" for r in rows)
     if "torch" in sys.modules or importlib.util.find_spec("torch"):
         assert any(r["part"] == "next to torch" for r in rows)
+
+
+def test_team_rule_and_backoff_are_checked(loop):
+    with pytest.raises(ValueError, match="negative"):
+        loop.set_team_rule(-1, None)
+    with pytest.raises(ValueError, match="negative"):
+        loop.set_team_backoff(-0.1)
+    with pytest.raises(ValueError, match="negative"):
+        loop.set_team_backoff(float("nan"))
+
+
+def test_large_numpy_calls_find_torchs_team_once_torch_is_imported():
+    """In a fresh process: no team before ``import torch``; the first large
+    NumPy call after it installs torch's team; FASTLEAKY_THREADING=tbb
+    keeps every call on the pool."""
+    pytest.importorskip("torch")
+    code = (
+        "import numpy as np, fastleaky\n"
+        "from fastleaky._backends import _cython_loop as L, cython_backend as c\n"
+        "from fastleaky import config\n"
+        "x = np.ones(config.TEAM_MIN_BYTES // 4, np.float32); o = np.empty_like(x)\n"
+        "fastleaky.leaky_relu(x, out=o); print(L.team_threads())\n"
+        "import torch\n"
+        "fastleaky.leaky_relu(x, out=o); print(L.team_threads(), repr(c._team_problem))\n"
+    )
+    import subprocess
+    import sys
+
+    def run(**env):
+        import os
+
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                env={**os.environ, **env}, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.split("\n")
+
+    before, after, _ = run()
+    assert before == "0" and after.split()[0] != "0" and after.endswith("''")
+    before, after, _ = run(FASTLEAKY_THREADING="tbb")
+    assert before == "0" and after.startswith("0 ")  # never looked for

@@ -80,35 +80,61 @@ cdef extern from *:
      * (PyTorch's intra-op threads for tensors): its GOMP_parallel entry and
      * thread queries, found at run time, so that a torch operator built on
      * these loops runs on torch's own threads whichever OpenMP runtime this
-     * extension was linked with.  Chunks are split statically (as the
-     * prange below does); non-calling threads take the caller's
-     * floating-point mode for the call. */
+     * extension was linked with.  Every thread of the team, the caller
+     * included, claims chunks one at a time until none is left, so a
+     * thread the OS runs late finds the work done instead of holding its
+     * share; non-calling threads take the caller's floating-point mode
+     * for the chunks they run. */
     typedef void (*fl_gomp_parallel_f)(void (*)(void *), void *, unsigned, unsigned);
     typedef int (*fl_omp_int_f)(void);
     static fl_gomp_parallel_f fl_team_parallel = NULL;
     static fl_omp_int_f fl_team_thread_num = NULL;
     static fl_omp_int_f fl_team_num_threads = NULL;
     static fl_omp_int_f fl_team_max_threads = NULL;
+    #if defined(_MSC_VER)
+    #include <intrin.h>
+    #define FL_CLAIM(p) _InterlockedExchangeAdd64((volatile __int64 *)(p), 1)
+    #else
+    #define FL_CLAIM(p) __atomic_fetch_add((p), 1, __ATOMIC_RELAXED)
+    #endif
+    /* A monotonic clock in seconds, for the team's stall check. */
+    #if defined(_WIN32)
+    static double fl_now(void) { return 0.0; }  /* no GNU OpenMP team there */
+    #else
+    #include <time.h>
+    static double fl_now(void) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+    }
+    #endif
     typedef struct {
         fl_chunk_body body;
         void *ctx;
         Py_ssize_t nchunks;
+        Py_ssize_t next;  /* the next chunk nobody has claimed */
+        double caller_done;  /* when the calling thread found no chunk left */
         fenv_t env;
     } fl_team_job;
+    /* NumPy calls stay off the team until then: the last one waited for a
+     * thread the OS did not run (another process has the core).  See
+     * fl_team_parallel_for. */
+    static double fl_team_stalled_until = 0.0;
+    static double fl_team_backoff = 0.5;  /* seconds */
+    static int fl_team_ready(void) { return fl_now() >= fl_team_stalled_until; }
     static void fl_team_body(void *p) {
         fl_team_job *job = (fl_team_job *)p;
-        int id = fl_team_thread_num(), k = fl_team_num_threads();
-        Py_ssize_t lo = job->nchunks * id / k, hi = job->nchunks * (id + 1) / k;
+        int caller = fl_team_thread_num() == 0;
+        Py_ssize_t c = FL_CLAIM(&job->next);
         fenv_t own;
-        if (lo >= hi) return;
-        if (id == 0) {  /* the calling thread */
-            job->body(job->ctx, lo, hi);
-            return;
+        if (c >= job->nchunks) return;
+        if (!caller) {
+            fegetenv(&own);
+            fesetenv(&job->env);
         }
-        fegetenv(&own);
-        fesetenv(&job->env);
-        job->body(job->ctx, lo, hi);
-        fesetenv(&own);
+        for (; c < job->nchunks; c = FL_CLAIM(&job->next)) job->body(job->ctx, c, c + 1);
+        if (!caller) fesetenv(&own);
+        else job->caller_done = fl_now();
     }
     static int fl_team_parallel_for(fl_chunk_body body, void *ctx, Py_ssize_t nchunks,
                                     int nthreads) {
@@ -116,8 +142,20 @@ cdef extern from *:
         job.body = body;
         job.ctx = ctx;
         job.nchunks = nchunks;
+        job.next = 0;
+        job.caller_done = 0.0;
         fegetenv(&job.env);
+        double start = fl_now();
         fl_team_parallel(fl_team_body, &job, (unsigned)nthreads, 0);
+        double end = fl_now();
+        /* The calling thread ran out of chunks and then waited at the
+         * team's closing barrier for a thread still inside a chunk or not
+         * yet run: for a quarter of the call or more, the team is not
+         * getting its cores, and NumPy calls use the work-stealing pool for
+         * a while (fl_team_ready), which never waits for a helper. */
+        if (job.caller_done > 0.0 && end - job.caller_done > 0.25 * (end - start)
+                && end - job.caller_done > 1e-4)
+            fl_team_stalled_until = end + fl_team_backoff;
         return 0;
     }
     static int fl_team_threads(void) { return fl_team_max_threads(); }
@@ -147,6 +185,9 @@ cdef extern from *:
     fl_omp_int_f fl_team_max_threads
     int fl_team_parallel_for(fl_chunk_body, void *, Py_ssize_t, int) noexcept nogil
     int fl_team_threads() noexcept nogil
+    int fl_team_ready() noexcept nogil
+    double fl_team_stalled_until
+    double fl_team_backoff
     long fl_in_flight_add(long d) nogil
     ctypedef struct fenv_t:
         pass
@@ -221,6 +262,59 @@ def use_team(size_t gomp_parallel, size_t thread_num, size_t num_threads,
     fl_team_num_threads = <fl_omp_int_f>num_threads
     fl_team_max_threads = <fl_omp_int_f>max_threads
     fl_team_parallel = <fl_gomp_parallel_f>gomp_parallel
+
+
+# NumPy calls with results of this many bytes and more run on the team of
+# ``use_team`` (PyTorch's) where there is one: for a call of several
+# milliseconds a thread that the OS runs late delays it by a fraction of
+# it, and next to torch's threads, still spinning after their last op, the
+# pool's helper may not get a core (``config.TEAM_MIN_BYTES``; 0: never).
+cdef Py_ssize_t _team_min_bytes = 0
+# Called (no arguments) before such a call while no team is installed: it
+# installs one if it can (PyTorch imported since); see ``set_team_rule``.
+cdef object _team_finder = None
+
+
+def set_team_rule(Py_ssize_t min_bytes, finder):
+    """NumPy calls with results of ``min_bytes`` and more (0: none) run on
+    the team of ``use_team``; ``finder()`` (or None) is called before such a
+    call while no team is installed, to install one.  It must not raise."""
+    global _team_min_bytes, _team_finder
+    if min_bytes < 0:
+        raise ValueError(f"a size cannot be negative, got {min_bytes}")
+    _team_min_bytes, _team_finder = min_bytes, finder
+
+
+cdef fl_parallel_for_fn _host_pool(Py_ssize_t nbytes):
+    """What runs a NumPy call's parallel part, for a result of ``nbytes``."""
+    if 0 < _team_min_bytes <= nbytes:
+        if fl_team_parallel == NULL and _team_finder is not None:
+            _team_finder()
+        if fl_team_parallel != NULL and fl_team_ready():
+            return <fl_parallel_for_fn>fl_team_parallel_for
+    return fl_pool
+
+
+cdef inline int _runtime_of(fl_parallel_for_fn pool) noexcept:
+    """The thread count of ``pool`` (``_host_pool``'s answer)."""
+    if pool != NULL and pool == <fl_parallel_for_fn>fl_team_parallel_for:
+        return fl_team_threads()
+    return fl_max_threads()
+
+
+def team_stalled():
+    """Whether NumPy calls are kept off the team now (it waited for a
+    thread the OS did not run, within the back-off)."""
+    return not fl_team_ready()
+
+
+def set_team_backoff(double seconds):
+    """How long NumPy calls stay off the team after it stalled; also ends
+    the current back-off (tests)."""
+    global fl_team_backoff, fl_team_stalled_until
+    if not seconds >= 0:
+        raise ValueError(f"a back-off cannot be negative, got {seconds}")
+    fl_team_backoff, fl_team_stalled_until = seconds, 0.0
 
 
 def team_threads():
@@ -475,10 +569,11 @@ def run(int op, cnp.ndarray g, cnp.ndarray x, alpha, cnp.ndarray out, int nthrea
     else:
         kind = K_F32 if typenum == cnp.NPY_FLOAT32 else K_F64
         a64 = alpha
-    cdef int runtime = fl_max_threads()
+    cdef fl_parallel_for_fn pool = _host_pool(cnp.PyArray_NBYTES(out))
+    cdef int runtime = _runtime_of(pool)
     _split(op, kind, <char *>cnp.PyArray_DATA(g), <char *>cnp.PyArray_DATA(x), a64, a16,
            <char *>cnp.PyArray_DATA(out), cnp.PyArray_SIZE(out), itemsize, itemsize, itemsize,
-           1 if nthreads == 1 else _threads_for(nthreads, runtime), fl_pool, runtime)
+           1 if nthreads == 1 else _threads_for(nthreads, runtime), pool, runtime)
 
 
 # ---- the plain-call fast path ---------------------------------------------
@@ -595,6 +690,7 @@ def plain_call(int op, object g, object x, object alpha, object out):
     """op: the operation number (g ignored unless backward)."""
     cdef cnp.ndarray xa, ga, oa
     cdef int xtype, gtype, otype, nthreads, runtime
+    cdef fl_parallel_for_fn pool
     cdef Kind kind
     cdef double a
     cdef uint16_t a16 = 0
@@ -657,7 +753,10 @@ def plain_call(int op, object g, object x, object alpha, object out):
             return NotImplemented
         if op == FL_BACKWARD and oa is not ga and not _disjoint(oa, ga):
             return NotImplemented
-    runtime = fl_max_threads()
+    pool = fl_pool
+    if n >= minimum:  # a parallel size
+        pool = _host_pool(n * (4 if otype == cnp.NPY_FLOAT32 else 8 if otype == cnp.NPY_FLOAT64 else 2))
+    runtime = _runtime_of(pool)
     nthreads = _threads_for_size(n, minimum, runtime)
     if nthreads < 0:
         return NotImplemented
@@ -665,7 +764,7 @@ def plain_call(int op, object g, object x, object alpha, object out):
         oa = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa), otype, 0)
     _split(op, kind, <char *>cnp.PyArray_DATA(ga), <char *>cnp.PyArray_DATA(xa), a, a16,
            <char *>cnp.PyArray_DATA(oa), n, cnp.PyArray_ITEMSIZE(ga), cnp.PyArray_ITEMSIZE(xa),
-           cnp.PyArray_ITEMSIZE(oa), nthreads, fl_pool, runtime,
+           cnp.PyArray_ITEMSIZE(oa), nthreads, pool, runtime,
            out is not None and oa is not xa and oa is not ga)
     return oa
 

@@ -156,31 +156,74 @@ def plain_entry() -> PlainEntry:
 # The OpenMP entry points ``use_team`` needs, all taken from one library.
 _TEAM_SYMBOLS = ("GOMP_parallel", "omp_get_thread_num", "omp_get_num_threads",
                  "omp_get_max_threads")
+_team_problem: str | None = None  # why there is no team ("" when installed; None: not looked for)
 
 
-def run_pointer_calls_on(library: CDLL) -> str:
-    """Run ``pointer_call``'s parallel calls on the OpenMP team of
-    ``library`` (a loaded ``ctypes.CDLL``: PyTorch's OpenMP runtime, so that
-    tensor operators built on these loops share torch's intra-op threads
-    instead of waking a second pool next to them, and follow
-    ``torch.set_num_threads``).  Not with ``FASTLEAKY_THREADING=tbb`` or
-    ``openmp``, which choose the threads of every call.  Returns why not, or
-    "" when installed."""
+def _torch_openmp_runtime(torch_file: str) -> CDLL | None:
+    """PyTorch's CPU library as a ``ctypes.CDLL`` whose symbol lookup
+    (``dlsym`` on its handle: the library, then what it links) finds the
+    OpenMP runtime torch's operators call -- its own ``torch/lib`` copy of
+    libgomp, or one loaded before it under the same name -- or None."""
     import ctypes
+    from pathlib import Path
 
+    lib = Path(torch_file).parent / "lib"
+    for name in ("libtorch_cpu.so", "libtorch_cpu.dylib"):
+        try:  # loaded already by ``import torch``: never load a second copy
+            return ctypes.CDLL(str(lib / name), mode=os.RTLD_NOLOAD)
+        except (OSError, AttributeError):  # not there, or no RTLD_NOLOAD on this platform
+            continue
+    return None
+
+
+def share_torch_threads() -> str:
+    """Run the parallel calls on tensor memory (``pointer_call``), and NumPy
+    calls with results of ``config.TEAM_MIN_BYTES`` and more, on PyTorch's
+    own OpenMP team, as torch's operators run: next to torch ops a second
+    pool of threads waits for cores that torch's threads, spinning after
+    their last op, still hold; on torch's team they follow
+    ``torch.set_num_threads``.  Needs torch imported; not with
+    ``FASTLEAKY_THREADING=tbb`` or ``openmp``, which choose the threads of
+    every call.  Returns why not, or "" when they do (looked up once)."""
+    import ctypes
+    import sys
+
+    global _team_problem
+    if _team_problem is not None:
+        return _team_problem
+    torch_file = getattr(sys.modules.get("torch"), "__file__", None)
     if _loop is None:
         return "the Cython extension was not built"
     if _choice != "auto":
-        return f"{config.ENV_THREADING}={_choice}"
-    try:
-        addresses = [ctypes.cast(getattr(library, name), ctypes.c_void_p).value
-                     for name in _TEAM_SYMBOLS]
-    except AttributeError as exc:
-        return f"not an OpenMP runtime with the GNU entry points ({exc})"
-    # (``.value`` is None for a NULL pointer, which ctypes never gives for a
-    # symbol it found: it raises the AttributeError above instead)
-    _loop.use_team(*(address or 0 for address in addresses))
-    return ""
+        _team_problem = f"{config.ENV_THREADING}={_choice}"
+    elif not torch_file or "torch._C" not in sys.modules:
+        return "PyTorch is not imported"  # looked for again at the next call that asks
+    else:
+        runtime = _torch_openmp_runtime(torch_file)
+        try:
+            if runtime is None:
+                raise AttributeError("libtorch_cpu not loaded")
+            addresses = [ctypes.cast(getattr(runtime, name), ctypes.c_void_p).value
+                         for name in _TEAM_SYMBOLS]
+        except AttributeError as exc:
+            _team_problem = f"PyTorch's OpenMP runtime not usable ({exc})"
+        else:
+            # (``.value`` is None for a NULL pointer, which ctypes never gives
+            # for a symbol it found: it raises the AttributeError instead)
+            _loop.use_team(*(address or 0 for address in addresses))
+            _team_problem = ""
+    _loop.set_team_rule(config.TEAM_MIN_BYTES if _team_problem == "" else 0, None)
+    return _team_problem
+
+
+def _look_for_team() -> None:
+    """``set_team_rule``'s finder: before a large NumPy call, while none is installed."""
+    share_torch_threads()
+
+
+if _loop is not None and _choice == "auto":
+    _loop.set_team_backoff(config.TEAM_BACKOFF_SECONDS)
+    _loop.set_team_rule(config.TEAM_MIN_BYTES, _look_for_team)
 
 
 def pointer_entry() -> PointerEntry | None:

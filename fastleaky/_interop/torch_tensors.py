@@ -75,33 +75,10 @@ def pointer_kernel() -> PointerEntry | None:
     return _pointer_call
 
 
-def torch_openmp_runtime() -> CDLL | None:
-    """PyTorch's CPU library as a ``ctypes.CDLL`` whose symbol lookup
-    (``dlsym`` on its handle: the library, then what it links) finds the
-    OpenMP runtime torch's operators call -- its own ``torch/lib`` copy of
-    libgomp, or one loaded before it under the same name -- or None."""
-    import ctypes
-    import os
-    from pathlib import Path
-
-    lib = Path(torch.__file__).parent / "lib"
-    for name in ("libtorch_cpu.so", "libtorch_cpu.dylib"):
-        try:  # loaded already by ``import torch``: never load a second copy
-            return ctypes.CDLL(str(lib / name), mode=os.RTLD_NOLOAD)
-        except (OSError, AttributeError):  # not there, or no RTLD_NOLOAD on this platform
-            continue
-    return None
-
-
 def _share_torch_threads(cython: ModuleType) -> str:
-    """Run the tensor calls' threads on torch's own OpenMP team, as torch's
-    operators do: next to torch ops a second pool of threads would wait for
-    cores that torch's threads, spinning after their last op, still hold.
-    Returns why not ("" when they do)."""
-    runtime = torch_openmp_runtime()
-    if runtime is None:
-        return "PyTorch's OpenMP runtime not found"
-    reason: str = cython.run_pointer_calls_on(runtime)
+    """Tensor calls on torch's own OpenMP team (``share_torch_threads``);
+    why not ("" when they do)."""
+    reason: str = cython.share_torch_threads()
     return reason
 
 
