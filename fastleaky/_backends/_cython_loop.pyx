@@ -80,11 +80,13 @@ cdef extern from *:
      * (PyTorch's intra-op threads for tensors): its GOMP_parallel entry and
      * thread queries, found at run time, so that a torch operator built on
      * these loops runs on torch's own threads whichever OpenMP runtime this
-     * extension was linked with.  Every thread of the team, the caller
-     * included, claims chunks one at a time until none is left, so a
-     * thread the OS runs late finds the work done instead of holding its
-     * share; non-calling threads take the caller's floating-point mode
-     * for the chunks they run. */
+     * extension was linked with.  Each thread of the team, the caller
+     * included, first claims the chunks of its own contiguous share, one
+     * at a time (the share torch's own static split gives it, so data left
+     * in its core's cache by torch's previous op is found there), then
+     * those left in the other shares: a thread the OS runs late finds its
+     * share done instead of holding it.  Non-calling threads take the
+     * caller's floating-point mode for the chunks they run. */
     typedef void (*fl_gomp_parallel_f)(void (*)(void *), void *, unsigned, unsigned);
     typedef int (*fl_omp_int_f)(void);
     static fl_gomp_parallel_f fl_team_parallel = NULL;
@@ -108,11 +110,17 @@ cdef extern from *:
         return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
     }
     #endif
+    #define FL_TEAM_MAX 256
+    typedef struct {
+        Py_ssize_t next;  /* the next chunk of this share nobody has claimed */
+        Py_ssize_t end;
+        char pad[64 - 2 * sizeof(Py_ssize_t)];  /* one cache line each */
+    } fl_team_share;
     typedef struct {
         fl_chunk_body body;
         void *ctx;
-        Py_ssize_t nchunks;
-        Py_ssize_t next;  /* the next chunk nobody has claimed */
+        int nshares;
+        fl_team_share share[FL_TEAM_MAX];
         double caller_done;  /* when the calling thread found no chunk left */
         fenv_t env;
     } fl_team_job;
@@ -124,25 +132,35 @@ cdef extern from *:
     static int fl_team_ready(void) { return fl_now() >= fl_team_stalled_until; }
     static void fl_team_body(void *p) {
         fl_team_job *job = (fl_team_job *)p;
-        int caller = fl_team_thread_num() == 0;
-        Py_ssize_t c = FL_CLAIM(&job->next);
+        int id = fl_team_thread_num(), caller = id == 0, in_env = 0, i;
         fenv_t own;
-        if (c >= job->nchunks) return;
-        if (!caller) {
-            fegetenv(&own);
-            fesetenv(&job->env);
+        for (i = 0; i < job->nshares; i++) {  /* its own share first, then the others' */
+            fl_team_share *s = &job->share[(id + i) % job->nshares];
+            Py_ssize_t c;
+            while ((c = FL_CLAIM(&s->next)) < s->end) {
+                if (!caller && !in_env) {
+                    fegetenv(&own);
+                    fesetenv(&job->env);
+                    in_env = 1;
+                }
+                job->body(job->ctx, c, c + 1);
+            }
         }
-        for (; c < job->nchunks; c = FL_CLAIM(&job->next)) job->body(job->ctx, c, c + 1);
-        if (!caller) fesetenv(&own);
-        else job->caller_done = fl_now();
+        if (in_env) fesetenv(&own);
+        if (caller) job->caller_done = fl_now();
     }
     static int fl_team_parallel_for(fl_chunk_body body, void *ctx, Py_ssize_t nchunks,
                                     int nthreads) {
         fl_team_job job;
+        int i;
+        if (nthreads > FL_TEAM_MAX) nthreads = FL_TEAM_MAX;
         job.body = body;
         job.ctx = ctx;
-        job.nchunks = nchunks;
-        job.next = 0;
+        job.nshares = nthreads;
+        for (i = 0; i < nthreads; i++) {
+            job.share[i].next = nchunks * i / nthreads;
+            job.share[i].end = nchunks * (i + 1) / nthreads;
+        }
         job.caller_done = 0.0;
         fegetenv(&job.env);
         double start = fl_now();
