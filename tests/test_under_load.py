@@ -161,7 +161,7 @@ def test_team_rule_and_backoff_are_checked(loop):
         loop.set_team_backoff(float("nan"))
 
 
-def test_large_numpy_calls_find_torchs_team_once_torch_is_imported():
+def test_large_numpy_calls_find_torchs_team_once_torch_is_imported(tmp_path):
     """In a fresh process: no team before ``import torch``; the first large
     NumPy call after it installs torch's team; FASTLEAKY_THREADING=tbb
     keeps every call on the pool."""
@@ -182,7 +182,8 @@ def test_large_numpy_calls_find_torchs_team_once_torch_is_imported():
         import os
 
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                env={**os.environ, **env}, timeout=120)
+                                env={**os.environ, **env}, timeout=120,
+                                cwd=tmp_path)  # the installed package, not the source tree
         assert result.returncode == 0, result.stderr
         return result.stdout.split("\n")
 
