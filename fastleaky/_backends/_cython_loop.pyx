@@ -269,9 +269,11 @@ def use_pool(capsule, int concurrency):
 def use_team(size_t gomp_parallel, size_t thread_num, size_t num_threads,
              size_t max_threads):
     """Run ``pointer_call``'s parallel calls on the OpenMP team of the runtime
-    whose ``GOMP_parallel``, ``omp_get_thread_num``, ``omp_get_num_threads``
-    and ``omp_get_max_threads`` are at these addresses (all four from one
-    loaded library); ``use_team(0, 0, 0, 0)``: on the pool again."""
+    whose ``GOMP_parallel``, ``omp_get_thread_num`` and
+    ``omp_get_num_threads`` are at these addresses (from one loaded
+    library); ``max_threads``: an ``int (void)`` function giving the team's
+    size for the calling thread (``omp_get_max_threads``, or the library's
+    own setting); ``use_team(0, 0, 0, 0)``: on the pool again."""
     global fl_team_parallel, fl_team_thread_num, fl_team_num_threads, fl_team_max_threads
     if not (gomp_parallel and thread_num and num_threads and max_threads):
         fl_team_parallel = NULL

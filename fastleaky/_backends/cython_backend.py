@@ -16,6 +16,7 @@ parallel calls the loops are serial (``_forksafe``).
 from __future__ import annotations
 
 import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -154,8 +155,12 @@ def plain_entry() -> PlainEntry:
 
 
 # The OpenMP entry points ``use_team`` needs, all taken from one library.
-_TEAM_SYMBOLS = ("GOMP_parallel", "omp_get_thread_num", "omp_get_num_threads",
-                 "omp_get_max_threads")
+# The team's size is torch's ``at::get_num_threads()`` (which applies
+# ``torch.set_num_threads`` to the calling thread first: OpenMP's own count
+# is per thread, and torch sets it in a thread only at its first op there),
+# else ``omp_get_max_threads``.
+_TEAM_SYMBOLS = ("GOMP_parallel", "omp_get_thread_num", "omp_get_num_threads")
+_TEAM_SIZE_SYMBOLS = ("_ZN2at15get_num_threadsEv", "omp_get_max_threads")
 _team_problem: str | None = None  # why there is no team ("" when installed; None: not looked for)
 
 
@@ -186,7 +191,6 @@ def share_torch_threads() -> str:
     ``FASTLEAKY_THREADING=tbb`` or ``openmp``, which choose the threads of
     every call.  Returns why not, or "" when they do (looked up once)."""
     import ctypes
-    import sys
 
     global _team_problem
     if _team_problem is not None:
@@ -205,6 +209,11 @@ def share_torch_threads() -> str:
                 raise AttributeError("libtorch_cpu not loaded")
             addresses = [ctypes.cast(getattr(runtime, name), ctypes.c_void_p).value
                          for name in _TEAM_SYMBOLS]
+            size = next((getattr(runtime, name) for name in _TEAM_SIZE_SYMBOLS
+                         if hasattr(runtime, name)), None)
+            if size is None:
+                raise AttributeError("no omp_get_max_threads")
+            addresses.append(ctypes.cast(size, ctypes.c_void_p).value)
         except AttributeError as exc:
             _team_problem = f"PyTorch's OpenMP runtime not usable ({exc})"
         else:
@@ -214,6 +223,27 @@ def share_torch_threads() -> str:
             _team_problem = ""
     _loop.set_team_rule(config.TEAM_MIN_BYTES if _team_problem == "" else 0, None)
     return _team_problem
+
+
+def _no_team_after_fork() -> None:
+    """In a forked child of a process that imported PyTorch: torch's OpenMP
+    threads (its operators', and those of the calls made on its team) are
+    not in the child, and a team call would wait for them forever.  So the
+    child's calls use the loops' own threads (which ``_forksafe`` makes
+    serial where they ran in the parent), and OpenMP ones not at all: the
+    extension's OpenMP runtime may be the very library torch loaded."""
+    global _team_problem
+    if _loop is None or "torch" not in sys.modules:
+        return
+    _loop.use_team(0, 0, 0, 0)
+    _loop.set_team_rule(0, None)
+    _team_problem = "a forked child of a process that imported PyTorch"
+    if _loop.pool() == "openmp":
+        _loop.set_serial_only(True)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_no_team_after_fork)
 
 
 def _look_for_team() -> None:

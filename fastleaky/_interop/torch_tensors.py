@@ -86,7 +86,8 @@ def pointer_threads() -> str:
     """What runs the raw-pointer entry's parallel calls, in words."""
     if pointer_kernel() is None:
         return "no compiled loops"
-    return "PyTorch's OpenMP team" if _team == "" else f"fastleaky's threads ({_team})"
+    why_not: str = registry.load("cython").share_torch_threads()  # now (a fork changes it)
+    return "PyTorch's OpenMP team" if why_not == "" else f"fastleaky's threads ({why_not})"
 
 
 def cython_for_floats(backend: str) -> bool:
