@@ -19,12 +19,18 @@ pytestmark = [
 ]
 
 
-def _python(code, timeout=120):
+def _stdout_with_team(code, timeout=120):
+    """``code`` after ``_TEAM_OR_SKIP`` in a fresh interpreter: its output
+    (the test skips where torch's team cannot be used)."""
     try:
-        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=timeout, cwd=tempfile.gettempdir())
+        proc = subprocess.run([sys.executable, "-c", _TEAM_OR_SKIP + code], capture_output=True,
+                              text=True, timeout=timeout, cwd=tempfile.gettempdir())
     except subprocess.TimeoutExpired:
         pytest.fail(f"no exit in {timeout} s")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    if "no team" in proc.stdout:
+        pytest.skip("PyTorch's OpenMP team not usable here")
+    return proc.stdout
 
 
 _TEAM_OR_SKIP = (
@@ -37,7 +43,7 @@ _TEAM_OR_SKIP = (
 
 @pytest.mark.skipif(sys.platform == "win32", reason="no fork on Windows")
 def test_numpy_call_in_fork_child_after_torch_ops_in_parent():
-    code = _TEAM_OR_SKIP + (
+    stdout = _stdout_with_team(
         "import multiprocessing, numpy as np\n"
         "from fastleaky import config, reference\n"
         "torch.set_num_threads(2)  # a team of two, whatever the cores\n"
@@ -54,15 +60,11 @@ def test_numpy_call_in_fork_child_after_torch_ops_in_parent():
         "else:\n"
         "    print('child exit', p.exitcode)\n"
     )
-    proc = _python(code)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    if "no team" in proc.stdout:
-        pytest.skip("PyTorch's OpenMP team not usable here")
-    assert "child exit 0" in proc.stdout, proc.stdout
+    assert "child exit 0" in stdout, stdout
 
 
 def test_team_follows_torch_set_num_threads_in_a_fresh_thread():
-    code = _TEAM_OR_SKIP + (
+    stdout = _stdout_with_team(
         "import threading\n"
         "from fastleaky._backends import _cython_loop\n"
         "def in_fresh_thread(f):\n"
@@ -75,9 +77,5 @@ def test_team_follows_torch_set_num_threads_in_a_fresh_thread():
         "print('torch', in_fresh_thread(torch.get_num_threads),\n"
         "      'team', in_fresh_thread(_cython_loop.team_threads))\n"
     )
-    proc = _python(code)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    if "no team" in proc.stdout:
-        pytest.skip("PyTorch's OpenMP team not usable here")
-    words = proc.stdout.split()
-    assert words[words.index("team") + 1] == words[words.index("torch") + 1], proc.stdout
+    words = stdout.split()
+    assert words[words.index("team") + 1] == words[words.index("torch") + 1], stdout
