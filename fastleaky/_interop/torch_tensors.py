@@ -37,7 +37,6 @@ from . import cuda_arrays
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from ctypes import CDLL
-    from types import ModuleType
 
     from numpy.typing import NDArray
 
@@ -56,30 +55,22 @@ TYPENUM = {t: d.num for t, d in _NP_OF.items()}
 _looked_up = False
 _pointer_call: PointerEntry | None = None  # None where the loops are not built
 _plain_call: PlainEntry | None = None  # the fast entry whose bits pointer_call gives
-_team = ""  # why tensor calls do not run on torch's OpenMP team ("" when they do)
 
 
 def pointer_kernel() -> PointerEntry | None:
     """The Cython loops' raw-pointer entry, or None when they are not built."""
-    global _looked_up, _pointer_call, _plain_call, _team
+    global _looked_up, _pointer_call, _plain_call
     if not _looked_up:
         ok, _ = registry.availability("cython")
         if ok:
             cython = registry.load("cython")
             entry: PointerEntry | None = cython.pointer_entry()
             if entry is not None:
-                _team = _share_torch_threads(cython)
+                cython.share_torch_threads()  # tensor calls on torch's own OpenMP team
                 _plain_call = cython.plain_entry()
                 _pointer_call = entry
         _looked_up = True
     return _pointer_call
-
-
-def _share_torch_threads(cython: ModuleType) -> str:
-    """Tensor calls on torch's own OpenMP team (``share_torch_threads``);
-    why not ("" when they do)."""
-    reason: str = cython.share_torch_threads()
-    return reason
 
 
 def pointer_threads() -> str:
