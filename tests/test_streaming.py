@@ -32,7 +32,7 @@ def streaming():
         _loop.set_stream_min_bytes(config.STREAM_MIN_BYTES)
 
 
-def _inputs(dtype, n, offset, rng):
+def _inputs(dtype, n, rng):
     base = np.concatenate([edge_values(dtype), rng.standard_normal(n).astype(dtype)])
     x = np.resize(base, n).astype(dtype)
     rng.shuffle(x)
@@ -48,7 +48,7 @@ def test_streaming_loops_match_the_reference(streaming, op, dtype, n):
     rng = np.random.default_rng(n)
     itemsize = np.dtype(dtype).itemsize
     for offset in range(0, 64 // itemsize + 1, 3):  # every head length modulo a line
-        g, x = _inputs(dtype, n, offset, rng)
+        g, x = _inputs(dtype, n, rng)
         buf = np.full(n + 2 * GUARD + offset, 7.0, dtype)
         out = buf[GUARD + offset: GUARD + offset + n]
         args = (g, x) if op.arity == 2 else (x,)
@@ -65,7 +65,7 @@ def test_streaming_loops_match_the_reference(streaming, op, dtype, n):
 def test_streaming_in_place_and_parallel(streaming, pool, op, dtype):
     n = 300_001  # parallel at the pinned thresholds; an odd tail
     rng = np.random.default_rng(1)
-    g, x = _inputs(dtype, n, 0, rng)
+    g, x = _inputs(dtype, n, rng)
     args = (g, x) if op.arity == 2 else (x,)
     expected = op.reference(*args, dtype(0.2))
     op_call = getattr(fastleaky, op.public)
