@@ -14,7 +14,7 @@ from cython.parallel cimport prange
 cnp.import_array()
 
 from libc.stdint cimport uint16_t
-from cpython.pycapsule cimport PyCapsule_GetPointer
+from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New
 
 cdef extern from "_select.h" nogil:
     ctypedef void (*fl_loop_f32)(const float *, const float *, float, float *, Py_ssize_t)
@@ -796,19 +796,9 @@ def plain_call(int op, object g, object x, object alpha, object out):
 # guarantees what ``run`` requires (contiguous, native order, n elements of
 # one dtype each, ``out`` either ``x`` / ``g`` itself or disjoint from them).
 
-def pointer_call(int op, size_t g, size_t x, double alpha, size_t out, Py_ssize_t n,
-                 int typenum, bint stream_ok=False):
-    """The kernel of ``op`` on ``n`` elements at raw addresses, threads as
-    ``plain_call`` picks them (serial below the dtype's threshold, else the
-    runtime's count capped by ``thread_limit`` / the environment).
-
-    ``typenum``: NumPy's number of float16, float32 or float64 (one dtype
-    for every array); ``alpha`` is cast to it (rounded once).  Returns None,
-    or NotImplemented when Python must decide (an invalid thread cap in the
-    environment: the general path raises the error saying so).
-    ``stream_ok``: ``out`` is the caller's memory, apart from the inputs
-    (large results may then be written with streaming stores).
-    """
+cdef int _pointer_run(int op, char *g, char *x, double alpha, char *out, Py_ssize_t n,
+                      int typenum, bint stream_ok) except -1:
+    """``pointer_call``'s work: 0 when done, 1 when Python must decide."""
     cdef Kind kind
     cdef uint16_t a16 = 0
     cdef Py_ssize_t minimum, itemsize
@@ -828,14 +818,52 @@ def pointer_call(int op, size_t g, size_t x, double alpha, size_t out, Py_ssize_
     else:
         raise TypeError(f"no compiled loop for NumPy type number {typenum}")
     if n == 0:
-        return None
+        return 0
     if fl_team_parallel != NULL:
         pool, runtime = fl_team_parallel_for, fl_team_threads()
     else:
         runtime = fl_max_threads()
     nthreads = _threads_for_size(n, minimum, runtime)
     if nthreads < 0:
-        return NotImplemented
-    _split(op, kind, <char *>g, <char *>x, alpha, a16, <char *>out, n,
+        return 1
+    _split(op, kind, g, x, alpha, a16, out, n,
            itemsize, itemsize, itemsize, nthreads, pool, runtime, stream_ok)
+    return 0
+
+
+def pointer_call(int op, size_t g, size_t x, double alpha, size_t out, Py_ssize_t n,
+                 int typenum, bint stream_ok=False):
+    """The kernel of ``op`` on ``n`` elements at raw addresses, threads as
+    ``plain_call`` picks them (serial below the dtype's threshold, else the
+    runtime's count capped by ``thread_limit`` / the environment).
+
+    ``typenum``: NumPy's number of float16, float32 or float64 (one dtype
+    for every array); ``alpha`` is cast to it (rounded once).  Returns None,
+    or NotImplemented when Python must decide (an invalid thread cap in the
+    environment: the general path raises the error saying so).
+    ``stream_ok``: ``out`` is the caller's memory, apart from the inputs
+    (large results may then be written with streaming stores).
+    """
+    if _pointer_run(op, <char *>g, <char *>x, alpha, <char *>out, n, typenum, stream_ok):
+        return NotImplemented
     return None
+
+
+# The same entry for compiled callers (the PyTorch autograd node): callable
+# without the GIL (it takes it: the thread cap is a context variable);
+# returns 0, or -1 with a Python exception set (an invalid thread cap in the
+# environment raises the error ``threads.limit`` raises).
+cdef int _tensor_call(int op, const void *g, const void *x, double alpha, void *out,
+                      Py_ssize_t n, int typenum) except -1 with gil:
+    if _pointer_run(op, <char *>g, <char *>x, alpha, <char *>out, n, typenum, False):
+        from .. import threads
+        threads.limit()
+        raise AssertionError("pointer_call deferred for a reason threads.limit accepts")
+    return 0
+
+
+def tensor_call_capsule():
+    """``_tensor_call`` as a capsule named "fastleaky.tensor_call": ``int
+    f(int op, const void *g, const void *x, double alpha, void *out,
+    Py_ssize_t n, int typenum)``."""
+    return PyCapsule_New(<void *>_tensor_call, b"fastleaky.tensor_call", NULL)

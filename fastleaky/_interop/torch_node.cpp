@@ -1,0 +1,149 @@
+// fastleaky.torch's autograd node in C++: LeakyReLU's forward and backward
+// on fastleaky's compiled loops, with the backward recorded as a C++ node.
+//
+// A Python torch.autograd.Function costs a Python call, a context object
+// and a Python backward node per call, several times the kernels' time on
+// small tensors.  This node is what torch's own operators record: the
+// forward computes on the tensor's memory and saves the input (torch checks
+// its version when the backward unpacks it), and the backward runs as C++
+// in the autograd engine.
+//
+// It takes the plain case only -- a CPU tensor, contiguous, aligned,
+// float32 or float64, no lazy negation bit, no forward-mode tangent -- and
+// returns None for anything else (fastleaky.torch then takes its Python
+// path, which gives the same bits).  The loops are fastleaky's own, reached
+// through a function pointer the Cython extension hands over as a capsule
+// (``bind``), so this module links against nothing of fastleaky's.
+
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/functions/utils.h>
+#include <torch/csrc/autograd/saved_variable.h>
+#include <torch/csrc/Exceptions.h>
+#include <torch/python.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+
+#include <cstdint>
+#include <string>
+
+namespace {
+
+// int f(int op, const void *g, const void *x, double alpha, void *out,
+//       Py_ssize_t n, int typenum): 0, or -1 with a Python exception set.
+using TensorCall = int (*)(int, const void *, const void *, double, void *, Py_ssize_t, int);
+
+TensorCall tensor_call = nullptr;
+int op_forward = -1, op_backward = -1, typenum_f32 = -1, typenum_f64 = -1;
+
+int typenum_of(const at::Tensor &t) {
+  switch (t.scalar_type()) {
+    case at::kFloat: return typenum_f32;
+    case at::kDouble: return typenum_f64;
+    default: return -1;
+  }
+}
+
+bool aligned(const at::Tensor &t) {
+  return reinterpret_cast<std::uintptr_t>(t.data_ptr()) % t.element_size() == 0;
+}
+
+// The loops' preconditions: contiguous memory of n elements, one dtype.
+bool plain(const at::Tensor &t) {
+  return t.layout() == at::kStrided && t.device().is_cpu() && typenum_of(t) >= 0 &&
+         t.is_contiguous() && !t.is_neg() && aligned(t);
+}
+
+// ``op`` into a new tensor shaped like ``x``.  Called with or without the GIL
+// (the loops' entry takes it); a Python exception it raised is rethrown as
+// one that torch turns back into that exception.
+at::Tensor compute(int op, const at::Tensor &g, const at::Tensor &x, double slope) {
+  at::Tensor out = at::empty_like(x, at::MemoryFormat::Contiguous);
+  if (tensor_call(op, g.const_data_ptr(), x.const_data_ptr(), slope, out.mutable_data_ptr(),
+                  x.numel(), typenum_of(x)) != 0) {
+    pybind11::gil_scoped_acquire gil;
+    throw python_error();
+  }
+  return out;
+}
+
+// The differentiable backward (for create_graph): fastleaky's operator,
+// whose autograd formula is registered from Python.
+at::Tensor backward_op(const at::Tensor &g, const at::Tensor &x, double slope,
+                       const std::string &backend) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("fastleaky::leaky_relu_backward", "")
+                       .typed<at::Tensor(const at::Tensor &, const at::Tensor &, double,
+                                         c10::string_view)>();
+  return op.call(g, x, slope, backend);
+}
+
+// The backward node, built as torch's generated operators build theirs (a
+// Node with its saved input and slope, not a custom-Function context: no
+// per-call map of saved values, no Python).
+struct LeakyReluBackward : public torch::autograd::Node {
+  torch::autograd::SavedVariable x_;
+  double slope_ = 0.0;
+  std::string backend_;
+
+  std::string name() const override { return "fastleaky::LeakyReluBackward"; }
+
+  void release_variables() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    x_.reset_data();
+  }
+
+  torch::autograd::variable_list apply(torch::autograd::variable_list &&grads) override {
+    std::unique_lock<std::mutex> lock(mutex_);
+    at::Tensor x = x_.unpack();  // raises if x was modified in place since
+    lock.unlock();
+    at::Tensor g = std::move(grads[0]);
+    if (!g.defined() || !should_compute_output(0)) return {at::Tensor()};
+    if (at::GradMode::is_enabled()  // create_graph: the backward is recorded too
+        || !g.device().is_cpu() || g.scalar_type() != x.scalar_type() || g.sizes() != x.sizes())
+      return {backward_op(g, x, slope_, backend_)};
+    if (!g.is_contiguous() || g.is_neg() || !aligned(g))  // e.g. sum()'s expanded ones
+      g = g.resolve_neg().clone(at::MemoryFormat::Contiguous);
+    return {compute(op_backward, g, x, slope_)};
+  }
+};
+
+// LeakyReLU of ``x`` with its autograd node, or None where ``x`` is not the
+// plain case (the caller then takes its own path).
+pybind11::object leaky_relu(const at::Tensor &x, double slope, std::string backend) {
+  if (tensor_call == nullptr) throw std::runtime_error("fastleaky's node is not bound to its loops");
+  if (!plain(x) || x._fw_grad(/*level=*/0).defined()) return pybind11::none();
+  try {
+    c10::intrusive_ptr<LeakyReluBackward> node;
+    if (torch::autograd::compute_requires_grad(x)) {
+      node = c10::make_intrusive<LeakyReluBackward>();
+      node->set_next_edges(torch::autograd::collect_next_edges(x));
+      node->x_ = torch::autograd::SavedVariable(x, /*is_output=*/false);
+      node->slope_ = slope;
+      node->backend_ = std::move(backend);
+    }
+    at::Tensor out = compute(op_forward, x, x, slope);
+    if (node) torch::autograd::set_history(out, node);
+    return pybind11::cast(std::move(out));
+  } catch (python_error &e) {  // the loops' own exception, as it was raised
+    e.restore();
+    throw pybind11::error_already_set();
+  }
+}
+
+void bind(pybind11::capsule loops, int forward, int backward, int f32, int f64) {
+  tensor_call = reinterpret_cast<TensorCall>(
+      PyCapsule_GetPointer(loops.ptr(), "fastleaky.tensor_call"));
+  if (tensor_call == nullptr) throw pybind11::error_already_set();
+  op_forward = forward;
+  op_backward = backward;
+  typenum_f32 = f32;
+  typenum_f64 = f64;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "fastleaky.torch's LeakyReLU autograd node in C++";
+  m.def("bind", &bind, "Hand over the loops' entry and the operation and type numbers");
+  m.def("leaky_relu", &leaky_relu, "LeakyReLU with its autograd node, or None",
+        pybind11::arg("x"), pybind11::arg("slope"), pybind11::arg("backend"));
+}
