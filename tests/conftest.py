@@ -97,6 +97,41 @@ def pool(request):
             _cython_loop.use_pool(None, 0)
 
 
+def _compiler_for_torch_node():
+    import shutil
+
+    return shutil.which(os.environ.get("CXX", "c++"))
+
+
+@pytest.fixture(scope="session")
+def torch_node():
+    """fastleaky.torch's C++ autograd node, built once (reused from the cache
+    when a build for this torch exists); skipped where it cannot be built,
+    failed where CI requires it (``torch-node`` in FASTLEAKY_REQUIRE_BACKENDS)."""
+    pytest.importorskip("torch")
+    from fastleaky._interop import torch_node
+
+    module = torch_node.load()
+    if module is not None:
+        return module
+    problem = torch_node.why_not() or ("" if _compiler_for_torch_node() else "no C++ compiler")
+    if problem:
+        if "torch-node" in REQUIRED:
+            pytest.fail(f"the torch node is required here but cannot be built: {problem}")
+        pytest.skip(f"the torch node cannot be built: {problem}")
+    return torch_node.build()
+
+
+@pytest.fixture(params=["python", "node"])
+def torch_path(request, monkeypatch):
+    """Run a test on fastleaky.torch's Python autograd.Function and on its C++ node."""
+    import fastleaky.torch as ft
+
+    node = request.getfixturevalue("torch_node") if request.param == "node" else None
+    monkeypatch.setattr(ft, "_node", node)
+    return request.param
+
+
 @pytest.fixture
 def require():
     """``require(name)``: skip (fail where CI requires it) if backend ``name`` cannot run."""

@@ -259,6 +259,8 @@ def _needs_ci(command: str) -> bool:
         return False
     if argv[0] in _CI_ONLY:
         return True
+    if argv[:2] == ["fastleaky", "torch-node"]:  # compiles a C++ extension of torch
+        return True
     if argv[0] in ("python", "python3"):
         return argv[1:3] in (["-m", "pip"], ["-m", "pytest"]) or \
             (len(argv) > 1 and argv[1].endswith(".py"))

@@ -12,6 +12,10 @@ import fastleaky.torch as ft  # noqa: E402
 from fastleaky import cases, reference  # noqa: E402
 from fastleaky.testing import assert_bitwise_equal  # noqa: E402
 
+# Every test on both of fastleaky.torch's paths: the Python autograd.Function
+# and the C++ node.
+pytestmark = pytest.mark.usefixtures("torch_path")
+
 DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
 _INT_OF_SIZE = {2: torch.int16, 4: torch.int32, 8: torch.int64}
 

@@ -14,8 +14,12 @@ from fastleaky._interop import torch_tensors  # noqa: E402
 
 # PyTorch's forward-mode AD loads decompositions through torch.jit.script,
 # which PyTorch itself marks deprecated.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+# Every test on both of fastleaky.torch's paths (the Python autograd.Function
+# and the C++ node).
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning"),
+    pytest.mark.usefixtures("torch_path"),
+]
 
 FLOATS = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
 

@@ -1,0 +1,247 @@
+"""fastleaky.torch's C++ autograd node: what it takes, what it records, and
+how it fails (the shared tests of test_torch.py and test_torch_ops.py run on
+it as well, through the ``torch_path`` fixture)."""
+
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+import fastleaky  # noqa: E402
+import fastleaky.torch as ft  # noqa: E402
+from fastleaky import config  # noqa: E402
+from fastleaky._interop import torch_node as node_build  # noqa: E402
+from fastleaky._interop import torch_tensors  # noqa: E402
+
+# PyTorch's forward-mode AD loads decompositions through torch.jit.script,
+# which PyTorch itself marks deprecated.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+
+
+@pytest.fixture
+def node(torch_node, monkeypatch):
+    if not torch_tensors.cython_for_floats("auto"):
+        pytest.skip("auto does not pick the Cython loops here")
+    monkeypatch.setattr(ft, "_node", torch_node)
+    return torch_node
+
+
+def _edge_values(dtype, n=2000, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, generator=gen, dtype=torch.float64).to(dtype)
+    info = torch.finfo(dtype)
+    special = torch.tensor([0.0, -0.0, float("nan"), float("inf"), -float("inf"), info.tiny,
+                            -info.tiny, info.tiny / 4, -info.tiny / 4, info.max, -info.max,
+                            info.eps, -info.eps], dtype=dtype)
+    k = min(n, special.numel())
+    x[:k] = special[:k]
+    return x
+
+
+def _bits(t):
+    ints = {4: torch.int32, 8: torch.int64}[t.element_size()]
+    return t.detach().contiguous().view(ints)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("n", [1, 13, 1000, 1 << 20])
+@pytest.mark.parametrize("slope", [0.01, 0.2, -0.5, 0.0, 3.0])
+def test_node_gives_torchs_bits_and_one_cpp_node(node, dtype, n, slope):
+    x = _edge_values(dtype, n).requires_grad_()
+    g = _edge_values(dtype, n, seed=1)
+    g[g.isnan()] = 1.0  # torch multiplies g by 1 where x > 0, which quiets a NaN's payload
+    y = ft.leaky_relu(x, slope)
+    assert y.grad_fn.name() == "fastleaky::LeakyReluBackward"
+    (next_fn, _), = y.grad_fn.next_functions
+    assert type(next_fn).__name__ == "AccumulateGrad"
+    y.backward(g)
+    xr = x.detach().clone().requires_grad_()
+    yr = F.leaky_relu(xr, slope)
+    yr.backward(g)
+    assert torch.equal(_bits(y), _bits(yr))
+    assert torch.equal(_bits(x.grad), _bits(xr.grad))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: torch.randn(10, dtype=torch.float16),
+    lambda: torch.randn(10, dtype=torch.bfloat16),
+    lambda: torch.randn(6, 4)[:, ::2],
+    lambda: torch.randn(4, 6).t(),
+    lambda: torch.randn(1).expand(7),
+    lambda: torch.randn(8)._neg_view(),
+    lambda: torch.randn(3, dtype=torch.complex64).real,
+])
+def test_node_returns_none_outside_the_plain_case(node, make):
+    x = make()
+    assert node.leaky_relu(x, 0.2, "auto") is None
+    # and fastleaky.torch then takes its Python path, with torch's bits
+    x = x.detach().requires_grad_() if x.dtype.is_floating_point else x
+    y = ft.leaky_relu(x, 0.2)
+    assert torch.equal(y, F.leaky_relu(x, 0.2))
+
+
+def test_misaligned_tensors_are_left_to_the_python_path(node):
+    for dtype in (torch.float32, torch.float64):
+        raw = bytearray(8 * 11 + 8)
+        x = torch.frombuffer(raw, dtype=dtype, offset=1, count=10).add_(-1.5)
+        assert x.data_ptr() % x.element_size() != 0
+        assert node.leaky_relu(x, 0.2, "auto") is None
+        assert torch.equal(ft.leaky_relu(x, 0.2), F.leaky_relu(x, 0.2))
+
+
+def test_node_sees_in_place_changes_of_its_input(node):
+    a = torch.tensor([-1.0, 2.0, -3.0, 0.5], dtype=torch.float64, requires_grad=True)
+    b = a * 1.0
+    y = ft.leaky_relu(b, 0.1)
+    with torch.no_grad():
+        b.mul_(2)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
+def test_node_frees_its_input_after_backward(node):
+    x = torch.randn(50, dtype=torch.float64, requires_grad=True)
+    y = ft.leaky_relu(x, 0.25)
+    y.sum().backward(retain_graph=True)
+    y.sum().backward()  # retained: a second backward works and accumulates
+    assert torch.equal(x.grad, 2 * torch.where(x > 0, 1.0, 0.25).double())
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        y.sum().backward()
+
+
+@pytest.mark.parametrize("grad", [
+    lambda y: torch.ones(()).expand_as(y),  # what sum().backward() hands over
+    lambda y: torch.randn(y.shape[1], y.shape[0]).t(),  # non-contiguous
+    lambda y: torch.randn(y.shape)._neg_view(),  # the lazy negation bit
+    lambda y: torch.randn(y.shape, dtype=torch.float64),  # another dtype: torch casts it
+])
+def test_node_backward_takes_any_gradient(node, grad):
+    x = torch.randn(40, 30).requires_grad_()
+    xr = x.detach().clone().requires_grad_()
+    y, yr = ft.leaky_relu(x, 0.2), F.leaky_relu(xr, 0.2)
+    g = grad(y)
+    y.backward(g)
+    yr.backward(g)
+    assert torch.equal(x.grad, xr.grad)
+
+
+def test_node_double_backward_and_gradcheck(node):
+    x = torch.linspace(-2, 2, 24, dtype=torch.float64).add_(0.05).requires_grad_()
+
+    def f(t):
+        return ft.leaky_relu(t, 0.2)
+
+    assert f(x).grad_fn.name() == "fastleaky::LeakyReluBackward"
+    assert torch.autograd.gradcheck(f, (x,))
+    assert torch.autograd.gradgradcheck(f, (x,))
+    (gx,) = torch.autograd.grad((f(x) ** 2).sum(), x, create_graph=True)
+    (ggx,) = torch.autograd.grad(gx.sum(), x)
+    xr = x.detach().clone().requires_grad_()
+    (gr,) = torch.autograd.grad((F.leaky_relu(xr, 0.2) ** 2).sum(), xr, create_graph=True)
+    (ggr,) = torch.autograd.grad(gr.sum(), xr)
+    assert torch.equal(gx, gr) and torch.equal(ggx, ggr)
+
+
+def test_node_is_not_used_for_forward_mode_ad(node):
+    import torch.autograd.forward_ad as fwad
+
+    x, t = torch.randn(30, dtype=torch.float64), torch.randn(30, dtype=torch.float64)
+    with fwad.dual_level():
+        y = ft.leaky_relu(fwad.make_dual(x, t), 0.2)
+        tangent = fwad.unpack_dual(y).tangent
+    assert torch.equal(tangent, torch.where(x > 0, t, t * 0.2))
+
+
+def test_node_without_grad(node):
+    x = torch.randn(100)
+    assert ft.leaky_relu(x, 0.2).grad_fn is None
+    with torch.no_grad():
+        assert ft.leaky_relu(x.requires_grad_(), 0.2).grad_fn is None
+    with torch.inference_mode():
+        y = ft.leaky_relu(torch.randn(100), 0.2)
+        assert y.is_inference() and y.grad_fn is None
+
+
+def test_node_follows_use_backend(node):
+    x = torch.randn(100, requires_grad=True)
+    with fastleaky.use_backend("numpy"):
+        y = ft.leaky_relu(x, 0.2)
+    assert y.grad_fn.name() != "fastleaky::LeakyReluBackward"
+    assert torch.equal(y, F.leaky_relu(x, 0.2))
+
+
+def test_an_invalid_thread_cap_raises_from_forward_and_backward(node, monkeypatch):
+    n = 2 * config.parallel_min_elements("float32")  # a parallel size: the cap is read
+    x = torch.randn(n, requires_grad=True)
+    y = ft.leaky_relu(x, 0.2)  # recorded with a valid cap
+    monkeypatch.setenv(config.ENV_THREADS, "two")
+    with pytest.raises(ValueError, match=config.ENV_THREADS):
+        ft.leaky_relu(x, 0.2)
+    with pytest.raises(ValueError, match=config.ENV_THREADS):
+        y.backward(torch.ones_like(y))
+
+
+def test_node_from_several_python_threads(node):
+    errors = []
+
+    def work(seed):
+        try:
+            gen = torch.Generator().manual_seed(seed)
+            for n in (100, 50_000, 300_000):
+                x = torch.randn(n, generator=gen).requires_grad_()
+                g = torch.randn(n, generator=gen)
+                ft.leaky_relu(x, 0.3).backward(g)
+                want = torch.where(x.detach() > 0, g, g * 0.3)
+                if not torch.equal(x.grad, want):
+                    errors.append(seed)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_a_build_for_another_torch_or_source_is_not_loaded(monkeypatch, tmp_path):
+    name = node_build.module_name()
+    monkeypatch.setattr(torch, "__version__", torch.__version__ + "+other")
+    assert node_build.module_name() != name
+    monkeypatch.setenv(node_build.ENV_DIR, str(tmp_path))
+    assert node_build.build_directory().parent == tmp_path
+    assert node_build.load() is None  # nothing built there: loading never compiles
+
+
+def test_the_switch_turns_the_node_off(monkeypatch):
+    monkeypatch.setenv(node_build.ENV_SWITCH, "0")
+    assert node_build.load() is None
+    with pytest.raises(RuntimeError, match="turned off"):
+        ft.build_node()
+    monkeypatch.setattr(ft, "_node", None)
+    assert "turned off" in ft.node_status()
+
+
+def test_a_fresh_process_loads_the_build(torch_node):
+    env = {k: v for k, v in os.environ.items() if k != node_build.ENV_SWITCH}
+    code = ("import fastleaky.torch as ft, torch; print(ft.node_status()); "
+            "x = torch.randn(10, requires_grad=True); print(ft.leaky_relu(x).grad_fn.name())")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert torch_node.__file__ in out
+    assert "fastleaky::LeakyReluBackward" in out
+
+
+def test_the_command_builds_or_reuses_the_node(torch_node, capsys):
+    from fastleaky import cli
+
+    assert cli.main(["torch-node"]) == 0
+    out = capsys.readouterr().out
+    assert torch_node.__file__ in out and "C++ autograd node" in out
