@@ -104,6 +104,13 @@ def _compute(op: ops.Op, g: torch.Tensor, x: torch.Tensor, slope: float,
              backend: str) -> torch.Tensor:
     """A new tensor: ``op`` on detached CPU or CUDA tensors, as PyTorch rounds it
     (``g`` is read by the backward only)."""
+    if op is ops.BACKWARD and (g.dtype != x.dtype or g.shape != x.shape):
+        # What torch's own backward does with them (a saved-tensor hook may
+        # hand back a tensor of another dtype or shape): the kernels below
+        # take one dtype and one size.
+        common = torch.promote_types(g.dtype, x.dtype)
+        g, x = torch.broadcast_tensors(  # type: ignore[no-untyped-call]
+            g.to(common), x.to(common))
     dtype = x.dtype
     if (
         (dtype is torch.float32 or dtype is torch.float64)
@@ -123,7 +130,7 @@ def _compute(op: ops.Op, g: torch.Tensor, x: torch.Tensor, slope: float,
     x = x.contiguous()
     g = x if op is not ops.BACKWARD else g.contiguous()
     name = registry.requested_name(backend)
-    if (_tensors.plain(x) and (g is x or _tensors.plain(g))
+    if (_tensors.plain(x) and (g is x or (_tensors.plain(g) and g.dtype is dtype))
             and _tensors.runs_on_pointers(name, dtype, x.numel())):
         out = torch.empty_like(x)
         _tensors.run_pointers(op.code, g, x, slope, out)
@@ -497,6 +504,9 @@ def leaky_relu(input: torch.Tensor, negative_slope: float = 0.01, inplace: bool 
         raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
     if not input.dtype.is_floating_point:
         raise TypeError(f"leaky_relu needs a floating tensor, got dtype {input.dtype}")
+    if input.is_nested:
+        raise NotImplementedError("fastleaky.torch.leaky_relu does not take nested tensors "
+                                  "(as torch.nn.functional.leaky_relu does not)")
     slope = _slope(negative_slope)
     if backend != "auto":
         registry.check_name(backend)

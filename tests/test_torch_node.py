@@ -245,3 +245,81 @@ def test_the_command_builds_or_reuses_the_node(torch_node, capsys):
     assert cli.main(["torch-node"]) == 0
     out = capsys.readouterr().out
     assert torch_node.__file__ in out and "C++ autograd node" in out
+
+
+# ---------------------------------------------------------------- saved tensors handed back changed
+
+@pytest.mark.parametrize("unpack", [
+    lambda t: t.t().contiguous().t() if t.dim() == 2 else t,  # same values, other strides
+    lambda t: (-t)._neg_view(),  # same values, the lazy negation bit
+    lambda t: t[:1].clone().expand_as(t),  # other values, expanded (stride 0)
+    lambda t: t.double(),  # another dtype: torch promotes
+    lambda t: t.t().double() if t.dim() == 2 else t.double(),  # both
+])
+@pytest.mark.parametrize("contiguous_input", [True, False])
+def test_a_saved_tensor_hook_may_hand_back_any_layout(torch_path, unpack, contiguous_input):
+    base = torch.randn(64, 64)
+    x = (base if contiguous_input else base.t()).requires_grad_()
+    xr = x.detach().clone().requires_grad_()
+    g = torch.randn(64, 64)
+    for fn, leaf in ((ft.leaky_relu, x), (F.leaky_relu, xr)):
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: t, unpack):
+            y = fn(leaf, 0.3)
+        y.backward(g)
+    assert x.grad.dtype == xr.grad.dtype
+    assert torch.equal(x.grad, xr.grad)
+
+
+def test_a_saved_tensor_on_another_device_raises_like_torch(torch_path):
+    x = torch.randn(16, requires_grad=True)
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: t, lambda t: t.to("meta")):
+        y = ft.leaky_relu(x, 0.2)
+    with pytest.raises((RuntimeError, ValueError), match="device"):
+        y.sum().backward()
+
+
+def test_data_swapped_for_a_strided_tensor(torch_path):
+    x = torch.randn(64, 64, requires_grad=True)
+    y = ft.leaky_relu(x, 0.2)
+    x.data = torch.randn(64, 64).t()
+    y.backward(torch.ones(64, 64))
+    assert torch.equal(x.grad, torch.where(x.detach() > 0, 1.0, torch.tensor(0.2)))
+
+
+@pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors is in prototype")
+def test_nested_tensors_are_refused_like_torch(torch_path):
+    x = torch.nested.nested_tensor([torch.randn(3), torch.randn(5)], requires_grad=True)
+    with pytest.raises(NotImplementedError):
+        F.leaky_relu(x, 0.2)
+    with pytest.raises(NotImplementedError):
+        ft.leaky_relu(x, 0.2)
+
+
+# (compiled autograd itself reads .grad of a non-leaf while it traces, with
+# torch's own nodes as well)
+@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf")
+def test_compiled_autograd(torch_path):
+    from torch._dynamo import compiled_autograd
+
+    for loss in (torch.sum, lambda y: (y ** 2).sum()):  # two graphs: the node is bound once
+        grads = []
+        for fn in (ft.leaky_relu, F.leaky_relu):
+            a = torch.linspace(-3, 3, 64, requires_grad=True)
+            with compiled_autograd._enable(torch.compile(backend="eager")):
+                loss(fn(a * 1.5, 0.2)).backward()
+            grads.append(a.grad)
+        assert torch.equal(*grads)
+
+
+def test_the_node_is_a_torch_autograd_node(node):
+    x = torch.randn(5, requires_grad=True)
+    y = ft.leaky_relu(x, 0.3)
+    assert isinstance(y.grad_fn, torch.autograd.graph.Node)
+    assert y.grad_fn._saved_negative_slope == 0.3
+    assert torch.equal(y.grad_fn._saved_self, x)
+    seen = []
+    y.grad_fn.register_hook(lambda grad_inputs, grad_outputs: seen.append(grad_inputs[0].shape))
+    y.sum().backward()
+    assert seen == [x.shape]
+    with pytest.raises(RuntimeError, match="second time"):
+        y.grad_fn._saved_self  # noqa: B018 - freed by the backward, as torch's own nodes

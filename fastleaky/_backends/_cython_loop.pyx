@@ -849,17 +849,30 @@ def pointer_call(int op, size_t g, size_t x, double alpha, size_t out, Py_ssize_
     return None
 
 
-# The same entry for compiled callers (the PyTorch autograd node): callable
-# without the GIL (it takes it: the thread cap is a context variable);
-# returns 0, or -1 with a Python exception set (an invalid thread cap in the
-# environment raises the error ``threads.limit`` raises).
-cdef int _tensor_call(int op, const void *g, const void *x, double alpha, void *out,
-                      Py_ssize_t n, int typenum) except -1 with gil:
+# The same entry for compiled callers (the PyTorch autograd node), callable
+# without the GIL: a serial-size call runs at once; a parallel-size one takes
+# the GIL (the thread cap is a context variable).  Returns 0, or -1 with a
+# Python exception set (an invalid thread cap in the environment raises the
+# error ``threads.limit`` raises).
+cdef int _tensor_call_with_gil(int op, const void *g, const void *x, double alpha, void *out,
+                               Py_ssize_t n, int typenum) except -1 with gil:
     if _pointer_run(op, <char *>g, <char *>x, alpha, <char *>out, n, typenum, False):
         from .. import threads
         threads.limit()
         raise AssertionError("pointer_call deferred for a reason threads.limit accepts")
     return 0
+
+
+cdef int _tensor_call(int op, const void *g, const void *x, double alpha, void *out,
+                      Py_ssize_t n, int typenum) except -1 nogil:
+    if 0 <= op < FL_NUM_OPS and n >= 0:
+        if typenum == cnp.NPY_FLOAT32 and n < _parallel_min_f32:
+            _run(op, K_F32, <char *>g, <char *>x, alpha, 0, <char *>out, n)
+            return 0
+        if typenum == cnp.NPY_FLOAT64 and n < _parallel_min_f64:
+            _run(op, K_F64, <char *>g, <char *>x, alpha, 0, <char *>out, n)
+            return 0
+    return _tensor_call_with_gil(op, g, x, alpha, out, n, typenum)
 
 
 def tensor_call_capsule():

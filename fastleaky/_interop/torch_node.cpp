@@ -17,7 +17,10 @@
 
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/functions/utils.h>
+#include <torch/csrc/autograd/python_cpp_function.h>
+#include <torch/csrc/autograd/python_variable.h>
 #include <torch/csrc/autograd/saved_variable.h>
+#include <torch/csrc/dynamo/compiled_autograd.h>
 #include <torch/csrc/Exceptions.h>
 #include <torch/python.h>
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -46,10 +49,19 @@ bool aligned(const at::Tensor &t) {
   return reinterpret_cast<std::uintptr_t>(t.data_ptr()) % t.element_size() == 0;
 }
 
-// The loops' preconditions: contiguous memory of n elements, one dtype.
+// Tensors the loops compute: strided CPU float32/float64 (not nested).
+bool computable(const at::Tensor &t) {
+  return t.layout() == at::kStrided && !t.is_nested() && t.device().is_cpu() &&
+         typenum_of(t) >= 0;
+}
+
+// ... and read as they are: contiguous memory of n elements, one dtype.
 bool plain(const at::Tensor &t) {
-  return t.layout() == at::kStrided && t.device().is_cpu() && typenum_of(t) >= 0 &&
-         t.is_contiguous() && !t.is_neg() && aligned(t);
+  return computable(t) && t.is_contiguous() && !t.is_neg() && aligned(t);
+}
+
+at::Tensor plain_copy(const at::Tensor &t) {
+  return plain(t) ? t : t.resolve_neg().clone(at::MemoryFormat::Contiguous);
 }
 
 // ``op`` into a new tensor shaped like ``x``.  Called with or without the GIL
@@ -93,16 +105,74 @@ struct LeakyReluBackward : public torch::autograd::Node {
 
   torch::autograd::variable_list apply(torch::autograd::variable_list &&grads) override {
     std::unique_lock<std::mutex> lock(mutex_);
-    at::Tensor x = x_.unpack();  // raises if x was modified in place since
+    // Raises if x was modified in place since; a saved-tensor hook may hand
+    // back any tensor, so nothing about it is taken for granted below.
+    at::Tensor x = x_.unpack();
     lock.unlock();
     at::Tensor g = std::move(grads[0]);
     if (!g.defined() || !should_compute_output(0)) return {at::Tensor()};
+    return {backward(std::move(g), std::move(x))};
+  }
+
+  // As torch's own backward: dtypes promoted, shapes broadcast.
+  at::Tensor backward(at::Tensor g, at::Tensor x) const {
+    if (g.scalar_type() != x.scalar_type()) {
+      auto common = at::promote_types(g.scalar_type(), x.scalar_type());
+      g = g.to(common);
+      x = x.to(common);
+    }
+    if (g.sizes() != x.sizes()) {
+      auto both = at::broadcast_tensors({g, x});
+      g = both[0];
+      x = both[1];
+    }
     if (at::GradMode::is_enabled()  // create_graph: the backward is recorded too
-        || !g.device().is_cpu() || g.scalar_type() != x.scalar_type() || g.sizes() != x.sizes())
-      return {backward_op(g, x, slope_, backend_)};
-    if (!g.is_contiguous() || g.is_neg() || !aligned(g))  // e.g. sum()'s expanded ones
-      g = g.resolve_neg().clone(at::MemoryFormat::Contiguous);
-    return {compute(op_backward, g, x, slope_)};
+        || !computable(g) || !computable(x))
+      return backward_op(g, x, slope_, backend_);
+    return compute(op_backward, plain_copy(g), plain_copy(x), slope_);
+  }
+
+  // Compiled autograd (torch._dynamo): the node takes part as torch's
+  // generated nodes do, its backward traced as a call of the registered
+  // backward operator on the graph's tensors.
+  void compiled_args(torch::dynamo::autograd::CompiledNodeArgs &args) const override {
+    args.collect(x_, /*is_output=*/false);
+    args.collect(slope_);
+    args.collect(backend_);
+  }
+
+  torch::autograd::variable_list apply_with_saved(
+      const torch::autograd::variable_list &grads,
+      torch::dynamo::autograd::SwapSavedVariables &saved) override {
+    namespace ca = torch::dynamo::autograd;
+    saved.before(x_);
+    ca::PackedArgs packed;
+    packed.pack(x_.unpack());
+    packed.pack(slope_);
+    packed.pack(backend_);
+    const auto &compiler = ca::getPyCompilerInterface();
+    // bound once per process, as torch binds its generated nodes' (the
+    // names live in one process-wide namespace)
+    static const std::string fn_name = compiler->bind_function(
+        saved.get_py_compiler(), name(), &traced_backward,
+        {ca::IValuePacker<at::Tensor>::packed_type(), ca::IValuePacker<double>::packed_type(),
+         ca::IValuePacker<std::string>::packed_type()});
+    auto results = compiler->call_function(
+        saved.get_py_compiler(), "apply_functional", fn_name, grads, std::move(packed).vec(),
+        ca::IValuePacker<std::vector<std::optional<torch::autograd::InputMetadata>>>::pack(
+            ca::get_input_metadata(next_edges())));
+    saved.after(x_);
+    return results;
+  }
+
+  static torch::autograd::variable_list traced_backward(const torch::autograd::variable_list &grads,
+                                                        const std::vector<c10::IValue> &args) {
+    torch::dynamo::autograd::PackedArgs packed(args);
+    at::Tensor x = packed.unpack<at::Tensor>();
+    double slope = packed.unpack<double>();
+    std::string backend = packed.unpack<std::string>();
+    if (!grads[0].defined()) return {at::Tensor()};
+    return {backward_op(grads[0], x, slope, backend)};
   }
 };
 
@@ -129,6 +199,43 @@ pybind11::object leaky_relu(const at::Tensor &x, double slope, std::string backe
   }
 }
 
+// The node's Python class, as torch gives its generated nodes one: a
+// torch.autograd.graph.Node with the saved values as ``_saved_*``.
+PyTypeObject node_type;
+
+LeakyReluBackward &node_of(PyObject *self) {
+  return static_cast<LeakyReluBackward &>(*reinterpret_cast<torch::autograd::THPCppFunction *>(self)->cdata);
+}
+
+PyObject *saved_self(PyObject *self, void *) {
+  HANDLE_TH_ERRORS
+  return THPVariable_Wrap(node_of(self).x_.unpack());
+  END_HANDLE_TH_ERRORS
+}
+
+PyObject *saved_negative_slope(PyObject *self, void *) {
+  HANDLE_TH_ERRORS
+  return PyFloat_FromDouble(node_of(self).slope_);
+  END_HANDLE_TH_ERRORS
+}
+
+using namespace torch::autograd;  // the names THP_FUNCTION_DEFAULT_* expand to
+
+PyGetSetDef node_properties[] = {
+    THP_FUNCTION_DEFAULT_PROPERTIES,
+    {(char *)"_saved_self", saved_self, nullptr, nullptr, nullptr},
+    {(char *)"_saved_negative_slope", saved_negative_slope, nullptr, nullptr, nullptr},
+    {nullptr}};
+
+// THP_FUNCTION_DEFAULT_METHODS but _set_sequence_nr, which torch's headers do not declare.
+PyMethodDef node_methods[] = {
+    {(char *)"_register_hook_dict", THPCppFunction_register_hook_dict, METH_O, nullptr},
+    {(char *)"register_hook", THPCppFunction_register_hook, METH_O, nullptr},
+    {(char *)"register_prehook", THPCppFunction_register_prehook, METH_O, nullptr},
+    {(char *)"name", THPCppFunction_name, METH_NOARGS, nullptr},
+    {(char *)"_sequence_nr", THPCppFunction_sequence_nr, METH_NOARGS, nullptr},
+    {nullptr}};
+
 void bind(pybind11::capsule loops, int forward, int backward, int f32, int f64) {
   tensor_call = reinterpret_cast<TensorCall>(
       PyCapsule_GetPointer(loops.ptr(), "fastleaky.tensor_call"));
@@ -143,6 +250,12 @@ void bind(pybind11::capsule loops, int forward, int backward, int f32, int f64) 
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "fastleaky.torch's LeakyReLU autograd node in C++";
+  torch::autograd::_initFunctionPyTypeObject(node_type, "LeakyReluBackward", node_properties,
+                                             node_methods);
+  torch::autograd::registerCppFunction(typeid(LeakyReluBackward), &node_type);
+  Py_INCREF(&node_type);
+  m.attr("LeakyReluBackward") = pybind11::reinterpret_borrow<pybind11::object>(
+      reinterpret_cast<PyObject *>(&node_type));
   m.def("bind", &bind, "Hand over the loops' entry and the operation and type numbers");
   m.def("leaky_relu", &leaky_relu, "LeakyReLU with its autograd node, or None",
         pybind11::arg("x"), pybind11::arg("slope"), pybind11::arg("backend"));

@@ -70,6 +70,7 @@ def _bind(module: ModuleType) -> ModuleType:
 
     from . import torch_tensors
     torch_tensors.pointer_kernel()  # the loops' thresholds, thread cap and PyTorch's team
+    torch.autograd.graph.Node.register(module.LeakyReluBackward)
     module.bind(_cython_loop.tensor_call_capsule(), ops.FORWARD.code, ops.BACKWARD.code,
                 np.dtype(np.float32).num, np.dtype(np.float64).num)
     return module
