@@ -100,10 +100,23 @@ def _via_float32(dtype: torch.dtype, slope: float) -> bool:
     return dtype == torch.float16 and float(np.float16(slope)) != float(np.float32(slope))
 
 
+def _memory_order(x: torch.Tensor) -> list[int] | None:
+    """The permutation that makes ``x`` contiguous, where ``x`` is dense in
+    another order (channels_last, a transpose); None otherwise."""
+    if x.dim() < 2 or x.is_contiguous():
+        return None
+    strides = x.stride()
+    order = sorted(range(x.dim()), key=lambda d: (-strides[d], d))
+    return order if x.permute(order).is_contiguous() else None
+
+
 def _compute(op: ops.Op, g: torch.Tensor, x: torch.Tensor, slope: float,
-             backend: str) -> torch.Tensor:
+             backend: str, keep_layout: bool = False) -> torch.Tensor:
     """A new tensor: ``op`` on detached CPU or CUDA tensors, as PyTorch rounds it
-    (``g`` is read by the backward only)."""
+    (``g`` is read by the backward only).  ``keep_layout``: where ``x`` is
+    dense in another memory order (channels_last, a transpose), so is the
+    result, as torch's eager operators give it (the operators' own kernels
+    return contiguous tensors, as their fake kernels say)."""
     if op is ops.BACKWARD and (g.dtype != x.dtype or g.shape != x.shape):
         # What torch's own backward does with them (a saved-tensor hook may
         # hand back a tensor of another dtype or shape): the kernels below
@@ -111,6 +124,13 @@ def _compute(op: ops.Op, g: torch.Tensor, x: torch.Tensor, slope: float,
         common = torch.promote_types(g.dtype, x.dtype)
         g, x = torch.broadcast_tensors(  # type: ignore[no-untyped-call]
             g.to(common), x.to(common))
+    if keep_layout:
+        order = _memory_order(x)
+        if order is not None:
+            inverse = sorted(range(len(order)), key=order.__getitem__)
+            xp = x.permute(order)
+            gp = g.permute(order) if op is ops.BACKWARD else xp
+            return _compute(op, gp, xp, slope, backend).permute(inverse)
     dtype = x.dtype
     if (
         (dtype is torch.float32 or dtype is torch.float64)
@@ -257,12 +277,13 @@ def _eager(t: torch.Tensor) -> bool:
         and (t.is_cpu or t.is_cuda)
         and not torch.compiler.is_compiling()
         and not torch._C._are_functorch_transforms_active()
+        and torch._C._has_storage(t)  # not a batched gradient (is_grads_batched=True)
     )
 
 
 def _forward(x: torch.Tensor, slope: float, backend: str) -> torch.Tensor:
     if _eager(x):
-        return _compute(ops.FORWARD, x, x, slope, backend)
+        return _compute(ops.FORWARD, x, x, slope, backend, keep_layout=True)
     return _forward_op(x, slope, backend)
 
 
@@ -271,7 +292,7 @@ def _backward(g: torch.Tensor, x: torch.Tensor, slope: float, backend: str) -> t
     if torch.is_grad_enabled() and (g.requires_grad or x.requires_grad):
         return _apply_backward(g, x, slope, backend)
     if _eager(g) and type(x) is torch.Tensor:
-        return _compute(ops.BACKWARD, g, x, slope, backend)
+        return _compute(ops.BACKWARD, g, x, slope, backend, keep_layout=True)
     return _backward_op(g, x, slope, backend)
 
 
@@ -305,19 +326,13 @@ class _LeakyReLU(torch.autograd.Function):
 
 class _LeanLeakyReLU(_LeakyReLU):
     """``_LeakyReLU`` for a real CPU or CUDA tensor in eager mode, outside
-    torch.func transforms (``leaky_relu`` checks): the kernels are called
-    without asking again, and a first-order backward is one kernel call."""
+    torch.func transforms (``leaky_relu`` checks): the forward calls the
+    kernels without asking again.  (Its backward asks: batched gradients,
+    ``autograd.grad(is_grads_batched=True)``, run it under torch.func.)"""
 
     @staticmethod
     def forward(x: torch.Tensor, slope: float, backend: str) -> torch.Tensor:
-        return _compute(ops.FORWARD, x, x, slope, backend)
-
-    @staticmethod
-    def backward(ctx: _Ctx, grad_output: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-        (x,) = ctx.saved_tensors
-        if torch.is_grad_enabled():  # create_graph: the backward is recorded too
-            return _apply_backward(grad_output, x, ctx.slope, ctx.backend), None, None
-        return _compute(ops.BACKWARD, grad_output, x, ctx.slope, ctx.backend), None, None
+        return _compute(ops.FORWARD, x, x, slope, backend, keep_layout=True)
 
 
 class _LeakyReLUBackward(torch.autograd.Function):
@@ -327,7 +342,7 @@ class _LeakyReLUBackward(torch.autograd.Function):
     def forward(grad_output: torch.Tensor, x: torch.Tensor, slope: float,
                 backend: str) -> torch.Tensor:
         if _eager(grad_output) and type(x) is torch.Tensor:
-            return _compute(ops.BACKWARD, grad_output, x, slope, backend)
+            return _compute(ops.BACKWARD, grad_output, x, slope, backend, keep_layout=True)
         return _backward_op(grad_output, x, slope, backend)
 
     @staticmethod

@@ -72,7 +72,6 @@ def test_node_gives_torchs_bits_and_one_cpp_node(node, dtype, n, slope):
     lambda: torch.randn(10, dtype=torch.float16),
     lambda: torch.randn(10, dtype=torch.bfloat16),
     lambda: torch.randn(6, 4)[:, ::2],
-    lambda: torch.randn(4, 6).t(),
     lambda: torch.randn(1).expand(7),
     lambda: torch.randn(8)._neg_view(),
     lambda: torch.randn(3, dtype=torch.complex64).real,
@@ -323,3 +322,33 @@ def test_the_node_is_a_torch_autograd_node(node):
     assert seen == [x.shape]
     with pytest.raises(RuntimeError, match="second time"):
         y.grad_fn._saved_self  # noqa: B018 - freed by the backward, as torch's own nodes
+
+
+# ---------------------------------------------------------------- layouts, batched gradients
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("make", [
+    lambda t: t.to(memory_format=torch.channels_last),
+    lambda t: t.permute(3, 1, 0, 2),
+    lambda t: t.transpose(0, 3).contiguous().transpose(0, 3),
+    lambda t: t[:, :, ::2],  # not dense: a contiguous result, as torch gives
+])
+def test_results_keep_the_inputs_layout_like_torch(torch_path, dtype, make):
+    base = torch.randn(3, 4, 5, 6).to(dtype)
+    x = make(base).requires_grad_()
+    xr = x.detach().clone(memory_format=torch.preserve_format).requires_grad_()
+    assert xr.stride() == x.stride() or not x.is_contiguous()
+    y, yr = ft.leaky_relu(x, 0.2), F.leaky_relu(xr, 0.2)
+    assert torch.equal(y, yr) and y.stride() == yr.stride()
+    g = make(torch.randn(3, 4, 5, 6).to(dtype))
+    y.backward(g)
+    yr.backward(g)
+    assert torch.equal(x.grad, xr.grad) and x.grad.stride() == xr.grad.stride()
+
+
+def test_batched_gradients(torch_path):
+    x = torch.randn(5, 3, requires_grad=True)
+    grads = torch.randn(4, 5, 3)
+    (got,) = torch.autograd.grad(ft.leaky_relu(x, 0.2), x, grads, is_grads_batched=True)
+    (want,) = torch.autograd.grad(F.leaky_relu(x, 0.2), x, grads, is_grads_batched=True)
+    assert torch.equal(got, want)

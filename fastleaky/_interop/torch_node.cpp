@@ -49,26 +49,38 @@ bool aligned(const at::Tensor &t) {
   return reinterpret_cast<std::uintptr_t>(t.data_ptr()) % t.element_size() == 0;
 }
 
-// Tensors the loops compute: strided CPU float32/float64 (not nested).
+// Tensors the loops compute: ordinary strided CPU float32/float64 tensors
+// (not a torch.func wrapper, a nested, sparse or Python-dispatched tensor,
+// whose data pointer is not their values).
 bool computable(const at::Tensor &t) {
-  return t.layout() == at::kStrided && !t.is_nested() && t.device().is_cpu() &&
+  const c10::TensorImpl *impl = t.unsafeGetTensorImpl();
+  return typeid(*impl) == typeid(c10::TensorImpl) && t.layout() == at::kStrided &&
+         !t.key_set().has(c10::DispatchKey::Python) && t.device().is_cpu() &&
          typenum_of(t) >= 0;
 }
 
-// ... and read as they are: contiguous memory of n elements, one dtype.
+// ... and read as they are: n elements, dense in some memory order
+// (contiguous, channels_last, a transpose), one dtype.
 bool plain(const at::Tensor &t) {
-  return computable(t) && t.is_contiguous() && !t.is_neg() && aligned(t);
+  return computable(t) && t.unsafeGetTensorImpl()->is_non_overlapping_and_dense() &&
+         !t.is_neg() && aligned(t);
 }
 
-at::Tensor plain_copy(const at::Tensor &t) {
-  return plain(t) ? t : t.resolve_neg().clone(at::MemoryFormat::Contiguous);
+// ``t``'s values laid out in memory as ``like``'s (plain) are.
+at::Tensor laid_out_as(const at::Tensor &t, const at::Tensor &like) {
+  if (plain(t) && t.strides() == like.strides()) return t;
+  return at::empty_like(like).copy_(t);
 }
 
-// ``op`` into a new tensor shaped like ``x``.  Called with or without the GIL
-// (the loops' entry takes it); a Python exception it raised is rethrown as
-// one that torch turns back into that exception.
+// ``op`` into a new tensor laid out as ``x`` (plain; ``g`` laid out as
+// ``x``): the loops run over the memory of all three in the same order.
+// Called with or without the GIL (the loops' entry takes it); a Python
+// exception it raised is rethrown as one that torch turns back into that
+// exception.
 at::Tensor compute(int op, const at::Tensor &g, const at::Tensor &x, double slope) {
-  at::Tensor out = at::empty_like(x, at::MemoryFormat::Contiguous);
+  at::Tensor out = at::empty_like(x);  // a dense input's strides
+  TORCH_CHECK(out.strides() == x.strides() && g.strides() == x.strides(),
+              "fastleaky: the tensors are not laid out alike");
   if (tensor_call(op, g.const_data_ptr(), x.const_data_ptr(), slope, out.mutable_data_ptr(),
                   x.numel(), typenum_of(x)) != 0) {
     pybind11::gil_scoped_acquire gil;
@@ -129,7 +141,8 @@ struct LeakyReluBackward : public torch::autograd::Node {
     if (at::GradMode::is_enabled()  // create_graph: the backward is recorded too
         || !computable(g) || !computable(x))
       return backward_op(g, x, slope_, backend_);
-    return compute(op_backward, plain_copy(g), plain_copy(x), slope_);
+    if (!plain(x)) x = x.resolve_neg().clone(at::MemoryFormat::Contiguous);
+    return compute(op_backward, laid_out_as(g, x), x, slope_);
   }
 
   // Compiled autograd (torch._dynamo): the node takes part as torch's

@@ -106,12 +106,15 @@ def runs_on_pointers(name: str, dtype: torch.dtype, size: int) -> bool:
 
 def plain(t: torch.Tensor) -> bool:
     """A CPU tensor whose memory the loops can read as it is: exactly
-    ``torch.Tensor``, contiguous, aligned, no lazy negation bit."""
+    ``torch.Tensor``, with storage (not a batched gradient of
+    ``autograd.grad(is_grads_batched=True)``), contiguous, aligned, no lazy
+    negation bit."""
     return (
         type(t) is torch.Tensor
         and t.is_cpu
         and t.is_contiguous()
         and not t.is_neg()
+        and torch._C._has_storage(t)
         and t.data_ptr() % t.element_size() == 0
     )
 
