@@ -78,6 +78,8 @@ at::Tensor laid_out_as(const at::Tensor &t, const at::Tensor &like) {
 // exception it raised is rethrown as one that torch turns back into that
 // exception.
 at::Tensor compute(int op, const at::Tensor &g, const at::Tensor &x, double slope) {
+  // below autograd, as torch's own kernels allocate (no autograd dispatch)
+  at::AutoDispatchBelowADInplaceOrView below_autograd;
   at::Tensor out = at::empty_like(x);  // a dense input's strides
   TORCH_CHECK(out.strides() == x.strides() && g.strides() == x.strides(),
               "fastleaky: the tensors are not laid out alike");
