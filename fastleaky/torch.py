@@ -472,6 +472,9 @@ def node_status() -> str:
 
 # ---------------------------------------------------------------- public API
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _slope(negative_slope: object) -> float:
     if type(negative_slope) is float and math.isfinite(negative_slope):
         return negative_slope
@@ -488,7 +491,9 @@ def leaky_relu(input: torch.Tensor, negative_slope: float = 0.01, inplace: bool 
         A floating tensor (float16, bfloat16, float32, float64) on the CPU
         or a CUDA device, of any layout.
     negative_slope : float, optional
-        Slope for ``input <= 0``; any finite real number. Default 0.01.
+        Slope for ``input <= 0``; any finite real number (for float16,
+        bfloat16 and float32 tensors one that fits float32, as in torch).
+        Default 0.01.
     inplace : bool, optional
         Overwrite ``input`` (the gradient stays correct for every slope).
     backend : str, optional
@@ -513,7 +518,10 @@ def leaky_relu(input: torch.Tensor, negative_slope: float = 0.01, inplace: bool 
         ``negative_slope`` is NaN or infinite; an unknown backend name.
     RuntimeError
         ``inplace`` on a leaf that requires grad, or on an inference tensor
-        outside ``torch.inference_mode()`` (as PyTorch raises).
+        outside ``torch.inference_mode()``; a slope beyond float32 for a
+        tensor computed in float32 (as PyTorch raises).
+    NotImplementedError
+        A nested tensor (as PyTorch raises).
     """
     if not isinstance(input, torch.Tensor):
         raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
@@ -523,6 +531,11 @@ def leaky_relu(input: torch.Tensor, negative_slope: float = 0.01, inplace: bool 
         raise NotImplementedError("fastleaky.torch.leaky_relu does not take nested tensors "
                                   "(as torch.nn.functional.leaky_relu does not)")
     slope = _slope(negative_slope)
+    if abs(slope) > _FLOAT32_MAX and input.dtype is not torch.float64:
+        # torch computes float32/16/bf16 in float32, and refuses a slope
+        # that does not fit (instead of multiplying by infinity)
+        raise RuntimeError(f"negative_slope {slope!r} cannot be converted to float32 "
+                           f"(the type {input.dtype} is computed in) without overflow")
     if backend != "auto":
         registry.check_name(backend)
     if torch.compiler.is_compiling():

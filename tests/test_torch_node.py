@@ -352,3 +352,16 @@ def test_batched_gradients(torch_path):
     (got,) = torch.autograd.grad(ft.leaky_relu(x, 0.2), x, grads, is_grads_batched=True)
     (want,) = torch.autograd.grad(F.leaky_relu(x, 0.2), x, grads, is_grads_batched=True)
     assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("slope", [1e300, -3.4028235e38, 1e39])
+def test_a_slope_beyond_float32_is_refused_like_torch(torch_path, dtype, slope):
+    x = torch.randn(8, dtype=dtype)
+    with pytest.raises(RuntimeError, match="overflow"):
+        F.leaky_relu(x, slope)
+    with pytest.raises(RuntimeError, match="overflow"):
+        ft.leaky_relu(x, slope)
+    # float64 computes in float64: both take it
+    x64 = x.double()
+    assert torch.equal(ft.leaky_relu(x64, slope), F.leaky_relu(x64, slope))
