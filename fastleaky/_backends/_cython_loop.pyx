@@ -81,11 +81,11 @@ cdef extern from *:
      * thread queries, found at run time, so that a torch operator built on
      * these loops runs on torch's own threads whichever OpenMP runtime this
      * extension was linked with.  Each thread of the team, the caller
-     * included, first claims the chunks of its own contiguous share, one
-     * at a time (the share torch's own static split gives it, so data left
-     * in its core's cache by torch's previous op is found there), then
-     * those left in the other shares: a thread the OS runs late finds its
-     * share done instead of holding it.  Non-calling threads take the
+     * included, first claims the chunks of its own contiguous share, half
+     * of what is left at a time (the share torch's own static split gives
+     * it, so data left in its core's cache by torch's previous op is found
+     * there), then those left in the other shares, one at a time: a thread
+     * the OS runs late finds its share done instead of holding it.  Non-calling threads take the
      * caller's floating-point mode for the chunks they run. */
     typedef void (*fl_gomp_parallel_f)(void (*)(void *), void *, unsigned, unsigned);
     typedef int (*fl_omp_int_f)(void);
@@ -95,9 +95,11 @@ cdef extern from *:
     static fl_omp_int_f fl_team_max_threads = NULL;
     #if defined(_MSC_VER)
     #include <intrin.h>
-    #define FL_CLAIM(p) _InterlockedExchangeAdd64((volatile __int64 *)(p), 1)
+    #define FL_CLAIM(p, n) _InterlockedExchangeAdd64((volatile __int64 *)(p), (n))
+    #define FL_PEEK(p) (*(volatile Py_ssize_t *)(p))
     #else
-    #define FL_CLAIM(p) __atomic_fetch_add((p), 1, __ATOMIC_RELAXED)
+    #define FL_CLAIM(p, n) __atomic_fetch_add((p), (n), __ATOMIC_RELAXED)
+    #define FL_PEEK(p) __atomic_load_n((p), __ATOMIC_RELAXED)
     #endif
     /* A monotonic clock in seconds, for the team's stall check. */
     #if defined(_WIN32)
@@ -111,10 +113,18 @@ cdef extern from *:
     }
     #endif
     #define FL_TEAM_MAX 256
-    typedef struct {
+    #if defined(_MSC_VER)
+    #define FL_CACHE_LINE __declspec(align(64))
+    #else
+    #define FL_CACHE_LINE __attribute__((aligned(64)))
+    #endif
+    /* One cache line each, and none shared with the job's other fields: a
+     * thread claims chunks of its share with atomic adds, and a line that
+     * another thread reads or writes meanwhile (the job's body and context,
+     * read for every chunk) would move between the cores at each claim. */
+    typedef struct FL_CACHE_LINE {
         Py_ssize_t next;  /* the next chunk of this share nobody has claimed */
         Py_ssize_t end;
-        char pad[64 - 2 * sizeof(Py_ssize_t)];  /* one cache line each */
     } fl_team_share;
     typedef struct {
         fl_chunk_body body;
@@ -136,14 +146,21 @@ cdef extern from *:
         fenv_t own;
         for (i = 0; i < job->nshares; i++) {  /* its own share first, then the others' */
             fl_team_share *s = &job->share[(id + i) % job->nshares];
-            Py_ssize_t c;
-            while ((c = FL_CLAIM(&s->next)) < s->end) {
+            for (;;) {
+                /* Of its own share a thread claims half of what is left at a
+                 * time (an atomic add is a full barrier on x86: it waits for
+                 * the stores of the chunk before to drain, so one per chunk
+                 * costs time at every chunk); of another's, one chunk. */
+                Py_ssize_t left = s->end - FL_PEEK(&s->next);
+                Py_ssize_t take = (i == 0 && left > 2) ? (left + 1) / 2 : 1;
+                Py_ssize_t c = FL_CLAIM(&s->next, take);
+                if (c >= s->end) break;
                 if (!caller && !in_env) {
                     fegetenv(&own);
                     fesetenv(&job->env);
                     in_env = 1;
                 }
-                job->body(job->ctx, c, c + 1);
+                job->body(job->ctx, c, c + take < s->end ? c + take : s->end);
             }
         }
         if (in_env) fesetenv(&own);
