@@ -110,56 +110,79 @@ def _memory_order(x: torch.Tensor) -> list[int] | None:
     return order if x.permute(order).is_contiguous() else None
 
 
+def _as_one(g: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``g`` and ``x`` of one dtype and shape, as torch's own backward takes
+    them (a saved-tensor hook may hand back a tensor of another dtype or a
+    broadcastable shape): promoted and broadcast."""
+    if g.dtype == x.dtype and g.shape == x.shape:
+        return g, x
+    common = torch.promote_types(g.dtype, x.dtype)
+    g, x = torch.broadcast_tensors(g.to(common), x.to(common))  # type: ignore[no-untyped-call]
+    return g, x
+
+
+def _result_like(x: torch.Tensor) -> torch.Tensor:
+    """The new result tensor, laid out as torch's operators lay theirs out:
+    in the memory order of the input (``self``, for the backward too) where
+    it is dense in one (contiguous, channels_last, a transpose), with the
+    strides of that order (also for dimensions of size 1); else as
+    ``empty_like`` gives it.  Not a view (forward-mode AD under vmap refuses
+    one).  The fake kernels give the same."""
+    order = list(range(x.dim())) if x.is_contiguous() else _memory_order(x)
+    if order is None:
+        return torch.empty_like(x)
+    strides = [0] * x.dim()
+    step = 1
+    for d in reversed(order):
+        strides[d] = step
+        step *= max(x.shape[d], 1)
+    return torch.empty_strided(x.shape, strides, dtype=x.dtype, device=x.device)
+
+
 def _compute(op: ops.Op, g: torch.Tensor, x: torch.Tensor, slope: float,
-             backend: str, keep_layout: bool = False) -> torch.Tensor:
-    """A new tensor: ``op`` on detached CPU or CUDA tensors, as PyTorch rounds it
-    (``g`` is read by the backward only).  ``keep_layout``: where ``x`` is
-    dense in another memory order (channels_last, a transpose), so is the
-    result, as torch's eager operators give it (the operators' own kernels
-    return contiguous tensors, as their fake kernels say)."""
-    if op is ops.BACKWARD and (g.dtype != x.dtype or g.shape != x.shape):
-        # What torch's own backward does with them (a saved-tensor hook may
-        # hand back a tensor of another dtype or shape): the kernels below
-        # take one dtype and one size.
-        common = torch.promote_types(g.dtype, x.dtype)
-        g, x = torch.broadcast_tensors(  # type: ignore[no-untyped-call]
-            g.to(common), x.to(common))
-    if keep_layout:
-        order = _memory_order(x)
-        if order is not None:
-            inverse = sorted(range(len(order)), key=order.__getitem__)
-            xp = x.permute(order)
-            gp = g.permute(order) if op is ops.BACKWARD else xp
-            return _compute(op, gp, xp, slope, backend).permute(inverse)
+             backend: str) -> torch.Tensor:
+    """A new tensor: ``op`` on detached CPU or CUDA tensors of one dtype and
+    shape, as PyTorch rounds it (``g`` is read by the backward only),
+    laid out as ``_result_like`` says."""
+    if op is ops.BACKWARD:
+        g, x = _as_one(g, x)
+    result = _result_like(x)
+    out, order = result, _memory_order(result)
+    if order is not None:  # computed in the result's memory order, into a view of it
+        x, out = x.permute(order), result.permute(order)
+        g = g.permute(order) if op is ops.BACKWARD else x
+    _compute_into(op, g, x, slope, backend, out)
+    return result  # not the view: forward-mode AD under vmap refuses a view here
+
+
+def _compute_into(op: ops.Op, g: torch.Tensor, x: torch.Tensor, slope: float, backend: str,
+                  out: torch.Tensor) -> None:
+    """``_compute`` into ``out``, a new contiguous tensor (or a contiguous view of one)."""
     dtype = x.dtype
     if (
         (dtype is torch.float32 or dtype is torch.float64)
         and _tensors.plain(x)
-        and (op is not ops.BACKWARD
-             or (g.dtype is dtype and g.shape == x.shape and _tensors.plain(g)))
+        and (op is not ops.BACKWARD or (_tensors.plain(g) and g.dtype is dtype))
         and _tensors.cython_for_floats(backend)
     ):  # the lean path: the loops on the tensors' own memory
-        out = torch.empty_like(x)
         _tensors.run_pointers(op.code, g, x, slope, out)
-        return out
+        return
     if _via_float32(dtype, slope):
         g32 = x32 = x.float()
         if op is ops.BACKWARD:
             g32 = g.float()
-        return _compute(op, g32, x32, slope, backend).to(dtype)
+        out.copy_(_compute(op, g32, x32, slope, backend))  # rounded once to dtype
+        return
     x = x.contiguous()
     g = x if op is not ops.BACKWARD else g.contiguous()
     name = registry.requested_name(backend)
     if (_tensors.plain(x) and (g is x or (_tensors.plain(g) and g.dtype is dtype))
             and _tensors.runs_on_pointers(name, dtype, x.numel())):
-        out = torch.empty_like(x)
         _tensors.run_pointers(op.code, g, x, slope, out)
-        return out
+        return
     # the general path: other backends, CUDA (through the array interface)
     arrays = (g.detach(), x.detach()) if op is ops.BACKWARD else (x.detach(),)
-    out = torch.empty(x.shape, dtype=dtype, device=x.device)
-    result: torch.Tensor = api.compute(op, arrays, slope, out=out, backend=name)
-    return result
+    api.compute(op, arrays, slope, out=out, backend=name)
 
 
 def _forward_kernel(self: torch.Tensor, negative_slope: float = 0.01,
@@ -203,7 +226,7 @@ _backward_op: Callable[[torch.Tensor, torch.Tensor, float, str], torch.Tensor] =
 @torch.library.register_fake("fastleaky::leaky_relu", lib=_LIB)  # type: ignore[untyped-decorator]
 def _forward_fake(self: torch.Tensor, negative_slope: float = 0.01,
                   backend: str = "auto") -> torch.Tensor:
-    return torch.empty(self.shape, dtype=self.dtype, device=self.device)
+    return _result_like(self)
 
 
 @torch.library.register_fake(  # type: ignore[untyped-decorator]
@@ -213,7 +236,7 @@ def _backward_fake(grad_output: torch.Tensor, self: torch.Tensor, negative_slope
     torch._check(  # type: ignore[no-untyped-call]
         grad_output.dtype == self.dtype and grad_output.shape == self.shape,
         lambda: "grad_output must have the dtype and shape of self")
-    return torch.empty(self.shape, dtype=self.dtype, device=self.device)
+    return _result_like(self)
 
 
 # Elementwise: a batched input is just a bigger input.
@@ -283,16 +306,17 @@ def _eager(t: torch.Tensor) -> bool:
 
 def _forward(x: torch.Tensor, slope: float, backend: str) -> torch.Tensor:
     if _eager(x):
-        return _compute(ops.FORWARD, x, x, slope, backend, keep_layout=True)
+        return _compute(ops.FORWARD, x, x, slope, backend)
     return _forward_op(x, slope, backend)
 
 
 def _backward(g: torch.Tensor, x: torch.Tensor, slope: float, backend: str) -> torch.Tensor:
     """The input gradient: differentiable again when grad mode is on."""
+    g, x = _as_one(g, x)
     if torch.is_grad_enabled() and (g.requires_grad or x.requires_grad):
         return _apply_backward(g, x, slope, backend)
     if _eager(g) and type(x) is torch.Tensor:
-        return _compute(ops.BACKWARD, g, x, slope, backend, keep_layout=True)
+        return _compute(ops.BACKWARD, g, x, slope, backend)
     return _backward_op(g, x, slope, backend)
 
 
@@ -332,7 +356,7 @@ class _LeanLeakyReLU(_LeakyReLU):
 
     @staticmethod
     def forward(x: torch.Tensor, slope: float, backend: str) -> torch.Tensor:
-        return _compute(ops.FORWARD, x, x, slope, backend, keep_layout=True)
+        return _compute(ops.FORWARD, x, x, slope, backend)
 
 
 class _LeakyReLUBackward(torch.autograd.Function):
@@ -342,7 +366,7 @@ class _LeakyReLUBackward(torch.autograd.Function):
     def forward(grad_output: torch.Tensor, x: torch.Tensor, slope: float,
                 backend: str) -> torch.Tensor:
         if _eager(grad_output) and type(x) is torch.Tensor:
-            return _compute(ops.BACKWARD, grad_output, x, slope, backend, keep_layout=True)
+            return _compute(ops.BACKWARD, grad_output, x, slope, backend)
         return _backward_op(grad_output, x, slope, backend)
 
     @staticmethod

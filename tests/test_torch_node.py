@@ -365,3 +365,48 @@ def test_a_slope_beyond_float32_is_refused_like_torch(torch_path, dtype, slope):
     # float64 computes in float64: both take it
     x64 = x.double()
     assert torch.equal(ft.leaky_relu(x64, slope), F.leaky_relu(x64, slope))
+
+
+def test_forward_mode_jacobian_of_a_transposed_input(torch_path):
+    x = torch.randn(3, 4, dtype=torch.float64).t()
+
+    def jac(fn):
+        return torch.autograd.functional.jacobian(lambda a: fn(a, 0.1), x, vectorize=True,
+                                                  strategy="forward-mode")
+
+    assert torch.equal(jac(ft.leaky_relu), jac(F.leaky_relu))
+
+
+@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf")
+@pytest.mark.parametrize("unpack", [lambda t: t.double(), lambda t: t[:1].clone()])
+def test_compiled_autograd_with_a_saved_tensor_hook(torch_path, unpack):
+    from torch._dynamo import compiled_autograd
+
+    grads = []
+    for fn in (ft.leaky_relu, F.leaky_relu):
+        x = torch.randn(4, 5, generator=torch.Generator().manual_seed(3), requires_grad=True)
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: t, unpack):
+            y = fn(x * 1.0, 0.2)
+        with compiled_autograd._enable(torch.compile(backend="eager")):
+            (y * torch.arange(20.0).reshape(4, 5)).sum().backward()
+        grads.append(x.grad)
+    assert torch.equal(*grads)
+
+
+@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf")
+def test_compiled_autograd_keeps_channels_last(torch_path):
+    from torch._dynamo import compiled_autograd
+
+    seen = {}
+    for name, fn in (("fastleaky", ft.leaky_relu), ("torch", F.leaky_relu)):
+        x = torch.randn(2, 3, 4, 5).to(memory_format=torch.channels_last).requires_grad_()
+        h = x * 2.0
+        h.register_hook(lambda grad, name=name: seen.__setitem__(name, grad.stride()))
+        with compiled_autograd._enable(torch.compile(backend="eager")):
+            fn(h, 0.2).sum().backward()
+    assert seen["fastleaky"] == seen["torch"]
+
+
+def test_size_one_dimensions_get_torchs_strides(torch_path):
+    x = torch.empty_strided((2, 1, 4, 1), (4, 7, 1, 99)).normal_().requires_grad_()
+    assert ft.leaky_relu(x, 0.2).stride() == F.leaky_relu(x, 0.2).stride()

@@ -68,27 +68,48 @@ bool plain(const at::Tensor &t) {
 
 // ``t``'s values laid out in memory as ``like``'s (plain) are.
 at::Tensor laid_out_as(const at::Tensor &t, const at::Tensor &like) {
-  if (plain(t) && t.strides() == like.strides()) return t;
+  if (plain(t) && ((t.is_contiguous() && like.is_contiguous()) || t.strides() == like.strides()))
+    return t;
   return at::empty_like(like).copy_(t);
 }
 
-// ``op`` into a new tensor laid out as ``x`` (plain; ``g`` laid out as
-// ``x``): the loops run over the memory of all three in the same order.
-// Called with or without the GIL (the loops' entry takes it); a Python
-// exception it raised is rethrown as one that torch turns back into that
-// exception.
-at::Tensor compute(int op, const at::Tensor &g, const at::Tensor &x, double slope) {
+// ``op`` into a new tensor laid out as ``like`` is where it is dense in some
+// memory order, as torch's operators lay theirs out (contiguous strides for
+// a contiguous one, whatever its size-1 dimensions' strides; otherwise as
+// empty_like gives it):
+// the loops run over the memory of ``g``, ``x`` and the result in the same
+// order.  Called with or without the GIL (the loops' entry takes it); a
+// Python exception it raised is rethrown as one that torch turns back into
+// that exception.
+at::Tensor compute(int op, const at::Tensor &g, const at::Tensor &x, double slope,
+                   const at::Tensor &like) {
   // below autograd, as torch's own kernels allocate (no autograd dispatch)
   at::AutoDispatchBelowADInplaceOrView below_autograd;
-  at::Tensor out = at::empty_like(x);  // a dense input's strides
-  TORCH_CHECK(out.strides() == x.strides() && g.strides() == x.strides(),
-              "fastleaky: the tensors are not laid out alike");
-  if (tensor_call(op, g.const_data_ptr(), x.const_data_ptr(), slope, out.mutable_data_ptr(),
-                  x.numel(), typenum_of(x)) != 0) {
+  at::Tensor out = like.is_contiguous() ? at::empty(like.sizes(), like.options())
+                                        : at::empty_like(like);  // a dense input's strides
+  at::Tensor gl = laid_out_as(g, out), xl = &g == &x ? gl : laid_out_as(x, out);
+  if (tensor_call(op, gl.const_data_ptr(), xl.const_data_ptr(), slope, out.mutable_data_ptr(),
+                  out.numel(), typenum_of(out)) != 0) {
     pybind11::gil_scoped_acquire gil;
     throw python_error();
   }
   return out;
+}
+
+// As torch's own backward takes them (a saved-tensor hook may hand back a
+// tensor of another dtype or a broadcastable shape): promoted, broadcast.
+std::pair<at::Tensor, at::Tensor> as_one(at::Tensor g, at::Tensor x) {
+  if (g.scalar_type() != x.scalar_type()) {
+    auto common = at::promote_types(g.scalar_type(), x.scalar_type());
+    g = g.to(common);
+    x = x.to(common);
+  }
+  if (g.sizes() != x.sizes()) {
+    auto both = at::broadcast_tensors({g, x});
+    g = both[0];
+    x = both[1];
+  }
+  return {g, x};
 }
 
 // The differentiable backward (for create_graph): fastleaky's operator,
@@ -128,23 +149,12 @@ struct LeakyReluBackward : public torch::autograd::Node {
     return {backward(std::move(g), std::move(x))};
   }
 
-  // As torch's own backward: dtypes promoted, shapes broadcast.
-  at::Tensor backward(at::Tensor g, at::Tensor x) const {
-    if (g.scalar_type() != x.scalar_type()) {
-      auto common = at::promote_types(g.scalar_type(), x.scalar_type());
-      g = g.to(common);
-      x = x.to(common);
-    }
-    if (g.sizes() != x.sizes()) {
-      auto both = at::broadcast_tensors({g, x});
-      g = both[0];
-      x = both[1];
-    }
+  at::Tensor backward(const at::Tensor &grad, const at::Tensor &saved) const {
+    auto [g, x] = as_one(grad, saved);
     if (at::GradMode::is_enabled()  // create_graph: the backward is recorded too
         || !computable(g) || !computable(x))
       return backward_op(g, x, slope_, backend_);
-    if (!plain(x)) x = x.resolve_neg().clone(at::MemoryFormat::Contiguous);
-    return compute(op_backward, laid_out_as(g, x), x, slope_);
+    return compute(op_backward, g, x, slope_, x);  // laid out as self, as torch's
   }
 
   // Compiled autograd (torch._dynamo): the node takes part as torch's
@@ -187,7 +197,8 @@ struct LeakyReluBackward : public torch::autograd::Node {
     double slope = packed.unpack<double>();
     std::string backend = packed.unpack<std::string>();
     if (!grads[0].defined()) return {at::Tensor()};
-    return {backward_op(grads[0], x, slope, backend)};
+    auto [g, xs] = as_one(grads[0], x);
+    return {backward_op(g, xs, slope, backend)};
   }
 };
 
@@ -205,7 +216,7 @@ pybind11::object leaky_relu(const at::Tensor &x, double slope, std::string backe
       node->slope_ = slope;
       node->backend_ = std::move(backend);
     }
-    at::Tensor out = compute(op_forward, x, x, slope);
+    at::Tensor out = compute(op_forward, x, x, slope, x);
     if (node) torch::autograd::set_history(out, node);
     return pybind11::cast(std::move(out));
   } catch (python_error &e) {  // the loops' own exception, as it was raised
