@@ -128,7 +128,9 @@ def _result_like(x: torch.Tensor) -> torch.Tensor:
     strides of that order (also for dimensions of size 1); else as
     ``empty_like`` gives it.  Not a view (forward-mode AD under vmap refuses
     one).  The fake kernels give the same."""
-    order = list(range(x.dim())) if x.is_contiguous() else _memory_order(x)
+    if x.is_contiguous():
+        return torch.empty_like(x, memory_format=torch.contiguous_format)
+    order = _memory_order(x)
     if order is None:
         return torch.empty_like(x)
     strides = [0] * x.dim()
@@ -144,10 +146,14 @@ def _compute(op: ops.Op, g: torch.Tensor, x: torch.Tensor, slope: float,
     """A new tensor: ``op`` on detached CPU or CUDA tensors of one dtype and
     shape, as PyTorch rounds it (``g`` is read by the backward only),
     laid out as ``_result_like`` says."""
-    if op is ops.BACKWARD:
+    if op is ops.BACKWARD and (g.dtype is not x.dtype or g.shape != x.shape):
         g, x = _as_one(g, x)
-    result = _result_like(x)
-    out, order = result, _memory_order(result)
+    if x.is_contiguous():  # the common case, spelled out: it runs on every call
+        result = out = torch.empty_like(x, memory_format=torch.contiguous_format)
+        order = None
+    else:
+        result = _result_like(x)
+        out, order = result, _memory_order(result)
     if order is not None:  # computed in the result's memory order, into a view of it
         x, out = x.permute(order), result.permute(order)
         g = g.permute(order) if op is ops.BACKWARD else x
@@ -350,13 +356,21 @@ class _LeakyReLU(torch.autograd.Function):
 
 class _LeanLeakyReLU(_LeakyReLU):
     """``_LeakyReLU`` for a real CPU or CUDA tensor in eager mode, outside
-    torch.func transforms (``leaky_relu`` checks): the forward calls the
-    kernels without asking again.  (Its backward asks: batched gradients,
-    ``autograd.grad(is_grads_batched=True)``, run it under torch.func.)"""
+    torch.func transforms (``leaky_relu`` checks): the kernels are called
+    without asking again, and a first-order backward is one kernel call."""
 
     @staticmethod
     def forward(x: torch.Tensor, slope: float, backend: str) -> torch.Tensor:
         return _compute(ops.FORWARD, x, x, slope, backend)
+
+    @staticmethod
+    def backward(ctx: _Ctx, grad_output: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        (x,) = ctx.saved_tensors
+        # create_graph records the backward too; a gradient without storage
+        # is a batched one (autograd.grad(is_grads_batched=True)), for the operator
+        if torch.is_grad_enabled() or not torch._C._has_storage(grad_output):
+            return _backward(grad_output, x, ctx.slope, ctx.backend), None, None
+        return _compute(ops.BACKWARD, grad_output, x, ctx.slope, ctx.backend), None, None
 
 
 class _LeakyReLUBackward(torch.autograd.Function):
