@@ -85,8 +85,9 @@ cdef extern from *:
      * of what is left at a time (the share torch's own static split gives
      * it, so data left in its core's cache by torch's previous op is found
      * there), then those left in the other shares, one at a time: a thread
-     * the OS runs late finds its share done instead of holding it.  Non-calling threads take the
-     * caller's floating-point mode for the chunks they run. */
+     * the OS runs late finds its share done instead of holding it.
+     * Non-calling threads take the caller's floating-point mode for the
+     * chunks they run. */
     typedef void (*fl_gomp_parallel_f)(void (*)(void *), void *, unsigned, unsigned);
     typedef int (*fl_omp_int_f)(void);
     static fl_gomp_parallel_f fl_team_parallel = NULL;

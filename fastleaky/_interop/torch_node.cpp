@@ -8,9 +8,9 @@
 // its version when the backward unpacks it), and the backward runs as C++
 // in the autograd engine.
 //
-// It takes the plain case only -- a CPU tensor, contiguous, aligned,
-// float32 or float64, no lazy negation bit, no forward-mode tangent -- and
-// returns None for anything else (fastleaky.torch then takes its Python
+// It takes the plain case only -- a CPU float32 or float64 tensor, dense in
+// some memory order, aligned, no lazy negation bit, no forward-mode tangent
+// -- and returns None for anything else (fastleaky.torch then takes its Python
 // path, which gives the same bits).  The loops are fastleaky's own, reached
 // through a function pointer the Cython extension hands over as a capsule
 // (``bind``), so this module links against nothing of fastleaky's.
