@@ -228,12 +228,13 @@ def test_the_switch_turns_the_node_off(monkeypatch):
     assert "turned off" in ft.node_status()
 
 
-def test_a_fresh_process_loads_the_build(torch_node):
+def test_a_fresh_process_loads_the_build(torch_node, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != node_build.ENV_SWITCH}
     code = ("import fastleaky.torch as ft, torch; print(ft.node_status()); "
             "x = torch.randn(10, requires_grad=True); print(ft.leaky_relu(x).grad_fn.name())")
+    # run outside the checkout: the installed package, not the source tree
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True).stdout
+                         check=True, cwd=tmp_path).stdout
     assert torch_node.__file__ in out
     assert "fastleaky::LeakyReluBackward" in out
 
