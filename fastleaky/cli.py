@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         "torch-node",
         help="compile fastleaky.torch's C++ autograd node for the installed torch",
         description="Compiles the C++ autograd node of fastleaky.torch against the torch "
-        "installed here (a C++17 compiler needed; about 20 s on two cores) into "
+        "installed here (a C++17 compiler and ninja needed; about 20 s on two cores) into "
         "FASTLEAKY_TORCH_NODE_DIR, else ~/.cache/fastleaky/torch-node; every later "
         "`import fastleaky.torch` uses it. A build that exists is reused.",
     )

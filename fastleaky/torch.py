@@ -485,7 +485,7 @@ def build_node(verbose: bool = False) -> str:
     backward runs in the autograd engine without Python, which saves
     several microseconds per call over the Python ``autograd.Function``.
     The bits are the same either way.  The build (``torch.utils.cpp_extension``,
-    a C++17 compiler needed, about 20 s on two cores) is cached per torch
+    a C++17 compiler and ninja needed, about 20 s on two cores) is cached per torch
     version and reused by every later process, which loads it on
     ``import fastleaky.torch``.
 
