@@ -92,7 +92,6 @@ cdef extern from *:
     typedef int (*fl_omp_int_f)(void);
     static fl_gomp_parallel_f fl_team_parallel = NULL;
     static fl_omp_int_f fl_team_thread_num = NULL;
-    static fl_omp_int_f fl_team_num_threads = NULL;
     static fl_omp_int_f fl_team_max_threads = NULL;
     #if defined(_MSC_VER)
     #include <intrin.h>
@@ -217,7 +216,6 @@ cdef extern from *:
     ctypedef int (*fl_omp_int_f)() noexcept nogil
     fl_gomp_parallel_f fl_team_parallel
     fl_omp_int_f fl_team_thread_num
-    fl_omp_int_f fl_team_num_threads
     fl_omp_int_f fl_team_max_threads
     int fl_team_parallel_for(fl_chunk_body, void *, Py_ssize_t, int) noexcept nogil
     int fl_team_threads() noexcept nogil
@@ -284,20 +282,18 @@ def use_pool(capsule, int concurrency):
     fl_pool_threads = concurrency
 
 
-def use_team(size_t gomp_parallel, size_t thread_num, size_t num_threads,
-             size_t max_threads):
+def use_team(size_t gomp_parallel, size_t thread_num, size_t max_threads):
     """Run ``pointer_call``'s parallel calls on the OpenMP team of the runtime
-    whose ``GOMP_parallel``, ``omp_get_thread_num`` and
-    ``omp_get_num_threads`` are at these addresses (from one loaded
-    library); ``max_threads``: an ``int (void)`` function giving the team's
-    size for the calling thread (``omp_get_max_threads``, or the library's
-    own setting); ``use_team(0, 0, 0, 0)``: on the pool again."""
-    global fl_team_parallel, fl_team_thread_num, fl_team_num_threads, fl_team_max_threads
-    if not (gomp_parallel and thread_num and num_threads and max_threads):
+    whose ``GOMP_parallel`` and ``omp_get_thread_num`` are at these
+    addresses (from one loaded library); ``max_threads``: an ``int (void)``
+    function giving the team's size for the calling thread
+    (``omp_get_max_threads``, or the library's own setting);
+    ``use_team(0, 0, 0)``: on the pool again."""
+    global fl_team_parallel, fl_team_thread_num, fl_team_max_threads
+    if not (gomp_parallel and thread_num and max_threads):
         fl_team_parallel = NULL
         return
     fl_team_thread_num = <fl_omp_int_f>thread_num
-    fl_team_num_threads = <fl_omp_int_f>num_threads
     fl_team_max_threads = <fl_omp_int_f>max_threads
     fl_team_parallel = <fl_gomp_parallel_f>gomp_parallel
 

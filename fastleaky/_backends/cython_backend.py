@@ -159,7 +159,7 @@ def plain_entry() -> PlainEntry:
 # ``torch.set_num_threads`` to the calling thread first: OpenMP's own count
 # is per thread, and torch sets it in a thread only at its first op there),
 # else ``omp_get_max_threads``.
-_TEAM_SYMBOLS = ("GOMP_parallel", "omp_get_thread_num", "omp_get_num_threads")
+_TEAM_SYMBOLS = ("GOMP_parallel", "omp_get_thread_num")
 _TEAM_SIZE_SYMBOLS = ("_ZN2at15get_num_threadsEv", "omp_get_max_threads")
 _team_problem: str | None = None  # why there is no team ("" when installed; None: not looked for)
 
@@ -235,7 +235,7 @@ def _no_team_after_fork() -> None:
     global _team_problem
     if _loop is None or "torch" not in sys.modules:
         return
-    _loop.use_team(0, 0, 0, 0)
+    _loop.use_team(0, 0, 0)
     _loop.set_team_rule(0, None)
     _team_problem = "a forked child of a process that imported PyTorch"
     if _loop.pool() == "openmp":
