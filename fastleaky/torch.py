@@ -133,24 +133,27 @@ def _as_one(g: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     return g, x
 
 
-def _result_like(x: torch.Tensor) -> torch.Tensor:
-    """The new result tensor, laid out as torch's operators lay theirs out:
-    in the memory order of the input (``self``, for the backward too) where
+def _result_like(x: torch.Tensor) -> tuple[torch.Tensor, list[int] | None]:
+    """The new result tensor, laid out as torch's operators lay theirs out,
+    and the permutation that makes it contiguous (None: it is).
+
+    In the memory order of the input (``self``, for the backward too) where
     it is dense in one (contiguous, channels_last, a transpose), with the
     strides of that order (also for dimensions of size 1); else as
     ``empty_like`` gives it.  Not a view (forward-mode AD under vmap refuses
     one).  The fake kernels give the same."""
     if x.is_contiguous():
-        return torch.empty_like(x, memory_format=torch.contiguous_format)
+        return torch.empty_like(x, memory_format=torch.contiguous_format), None
     order = _memory_order(x)
     if order is None:
-        return torch.empty_like(x)
+        result = torch.empty_like(x)
+        return result, _memory_order(result)
     strides = [0] * x.dim()
     step = 1
     for d in reversed(order):
         strides[d] = step
         step *= max(x.shape[d], 1)
-    return torch.empty_strided(x.shape, strides, dtype=x.dtype, device=x.device)
+    return torch.empty_strided(x.shape, strides, dtype=x.dtype, device=x.device), order
 
 
 def _compute(op: ops.Op, g: torch.Tensor, x: torch.Tensor, slope: float,
@@ -160,12 +163,8 @@ def _compute(op: ops.Op, g: torch.Tensor, x: torch.Tensor, slope: float,
     laid out as ``_result_like`` says."""
     if op is ops.BACKWARD and (g.dtype is not x.dtype or g.shape != x.shape):
         g, x = _as_one(g, x)
-    if x.is_contiguous():  # the common case, spelled out: it runs on every call
-        result = out = torch.empty_like(x, memory_format=torch.contiguous_format)
-        order = None
-    else:
-        result = _result_like(x)
-        out, order = result, _memory_order(result)
+    result, order = _result_like(x)
+    out = result
     if order is not None:  # computed in the result's memory order, into a view of it
         x, out = x.permute(order), result.permute(order)
         g = g.permute(order) if op is ops.BACKWARD else x
@@ -244,7 +243,7 @@ _backward_op: Callable[[torch.Tensor, torch.Tensor, float, str], torch.Tensor] =
 @torch.library.register_fake("fastleaky::leaky_relu", lib=_LIB)  # type: ignore[untyped-decorator]
 def _forward_fake(self: torch.Tensor, negative_slope: float = 0.01,
                   backend: str = "auto") -> torch.Tensor:
-    return _result_like(self)
+    return _result_like(self)[0]
 
 
 @torch.library.register_fake(  # type: ignore[untyped-decorator]
@@ -254,7 +253,7 @@ def _backward_fake(grad_output: torch.Tensor, self: torch.Tensor, negative_slope
     torch._check(  # type: ignore[no-untyped-call]
         grad_output.dtype == self.dtype and grad_output.shape == self.shape,
         lambda: "grad_output must have the dtype and shape of self")
-    return _result_like(self)
+    return _result_like(self)[0]
 
 
 # Elementwise: a batched input is just a bigger input.
