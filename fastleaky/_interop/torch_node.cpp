@@ -73,21 +73,18 @@ at::Tensor laid_out_as(const at::Tensor &t, const at::Tensor &like) {
   return at::empty_like(like).copy_(t);
 }
 
-// ``op`` into a new tensor laid out as ``like`` is where it is dense in some
-// memory order, as torch's operators lay theirs out (contiguous strides for
-// a contiguous one, whatever its size-1 dimensions' strides; otherwise as
-// empty_like gives it):
-// the loops run over the memory of ``g``, ``x`` and the result in the same
-// order.  Called with or without the GIL (the loops' entry takes it); a
-// Python exception it raised is rethrown as one that torch turns back into
-// that exception.
-at::Tensor compute(int op, const at::Tensor &g, const at::Tensor &x, double slope,
-                   const at::Tensor &like) {
+// ``op`` into a new tensor laid out as ``x`` (``self``, for the backward
+// too), as torch's operators lay theirs out: contiguous strides for a
+// contiguous ``x``, whatever its size-1 dimensions' strides; otherwise as
+// empty_like gives it (a dense input's strides).  The loops run over the
+// memory of ``g``, ``x`` and the result in the same order.  Called with or
+// without the GIL (the loops' entry takes it); a Python exception it raised
+// is rethrown as one that torch turns back into that exception.
+at::Tensor compute(int op, const at::Tensor &g, const at::Tensor &x, double slope) {
   // below autograd, as torch's own kernels allocate (no autograd dispatch)
   at::AutoDispatchBelowADInplaceOrView below_autograd;
-  at::Tensor out = like.is_contiguous() ? at::empty(like.sizes(), like.options())
-                                        : at::empty_like(like);  // a dense input's strides
-  at::Tensor gl = laid_out_as(g, out), xl = &g == &x ? gl : laid_out_as(x, out);
+  at::Tensor out = x.is_contiguous() ? at::empty(x.sizes(), x.options()) : at::empty_like(x);
+  at::Tensor xl = laid_out_as(x, out), gl = &g == &x ? xl : laid_out_as(g, out);
   if (tensor_call(op, gl.const_data_ptr(), xl.const_data_ptr(), slope, out.mutable_data_ptr(),
                   out.numel(), typenum_of(out)) != 0) {
     pybind11::gil_scoped_acquire gil;
@@ -154,7 +151,7 @@ struct LeakyReluBackward : public torch::autograd::Node {
     if (at::GradMode::is_enabled()  // create_graph: the backward is recorded too
         || !computable(g) || !computable(x))
       return backward_op(g, x, slope_, backend_);
-    return compute(op_backward, g, x, slope_, x);  // laid out as self, as torch's
+    return compute(op_backward, g, x, slope_);
   }
 
   // Compiled autograd (torch._dynamo): the node takes part as torch's
@@ -216,7 +213,7 @@ pybind11::object leaky_relu(const at::Tensor &x, double slope, std::string backe
       node->slope_ = slope;
       node->backend_ = std::move(backend);
     }
-    at::Tensor out = compute(op_forward, x, x, slope, x);
+    at::Tensor out = compute(op_forward, x, x, slope);
     if (node) torch::autograd::set_history(out, node);
     return pybind11::cast(std::move(out));
   } catch (python_error &e) {  // the loops' own exception, as it was raised
