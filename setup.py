@@ -10,6 +10,14 @@ Compiler flags, and why:
   rounding), so the kernels stay bit-exact with the NumPy reference.
 - no ``-march=native``: a wheel built here must be fast elsewhere; the ISA
   variants are chosen at run time (see ``fastleaky/_backends/_select.h``).
+- ``-mprefer-vector-width=256`` (x86-64, where the compiler takes it): the
+  AVX-512 variant of the float32/float64 loops works on 256-bit registers,
+  with AVX-512's masks.  On 512-bit registers the loops were no faster
+  alone, and a PyTorch forward + backward around them was a few percent
+  slower (docs/design-measurements.md): an Intel core lowers its clock for
+  a while after 512-bit instructions, which slows the Python code around
+  every call as well.  GCC's tunings for Intel's AVX-512 CPUs prefer
+  256 bits for that reason.  The float16 loops' intrinsics stay 512-bit.
 - OpenMP when the compiler has it (``prange``); otherwise the same loops
   compile serial and the extension reports that it has no OpenMP.
 - ``FASTLEAKY_SANITIZE=1`` (``bash ci/sanitize``; GCC/Clang only) adds
@@ -118,6 +126,8 @@ unix = sys.platform != "win32"
 openmp = _openmp_flags()
 tbb = _tbb_paths() if unix else None
 compile_args = (["-O3", "-fno-trapping-math"] if unix else ["/O2"]) + openmp
+if unix and _compiler_accepts(["-mprefer-vector-width=256"], "int main(void){return 0;}\n"):
+    compile_args.append("-mprefer-vector-width=256")
 link_args = openmp if unix else []
 options = {}
 sanitize = []
