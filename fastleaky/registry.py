@@ -299,6 +299,20 @@ def fast_entry(backend: str) -> PlainEntry | None:
     return entry
 
 
+def backend_context_var() -> contextvars.ContextVar[BackendName | None]:
+    """The context variable ``use_backend`` sets (None outside one), for
+    compiled callers that read it themselves."""
+    return _current
+
+
+def fast_entries() -> dict[str, PlainEntry | None]:
+    """``fast_entry``'s decisions so far, by backend argument (the dict
+    itself, kept for the life of the process, emptied by
+    ``forget_decisions``), for compiled callers that read a decision
+    without calling into Python."""
+    return _fast
+
+
 def forget_decisions() -> None:
     """Forget cached fast entries (after tuning, or availability changes in tests)."""
     _fast.clear()

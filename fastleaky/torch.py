@@ -76,6 +76,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from torch.compiler import is_compiling as _is_compiling
 
 from . import api, boundary, ops, registry
 from ._interop import torch_node as _torch_node
@@ -572,6 +573,14 @@ def leaky_relu(input: torch.Tensor, negative_slope: float = 0.01, inplace: bool 
     NotImplementedError
         A nested tensor (as PyTorch raises).
     """
+    # The common call, checked and computed in C++ (the node's
+    # fast_leaky_relu); None sends every other call down the checks below.
+    # Few lookups on purpose: after a large tensor's kernels, every module
+    # dictionary and function this touches is a cache miss.
+    if _node is not None and not inplace and not _is_compiling():
+        fast: torch.Tensor | None = _node.fast_leaky_relu(input, negative_slope, backend)
+        if fast is not None:
+            return fast
     if not isinstance(input, torch.Tensor):
         raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
     if not input.dtype.is_floating_point:

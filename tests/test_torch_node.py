@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -92,6 +93,96 @@ def test_misaligned_tensors_are_left_to_the_python_path(node):
         assert x.data_ptr() % x.element_size() != 0
         assert node.leaky_relu(x, 0.2, "auto") is None
         assert torch.equal(ft.leaky_relu(x, 0.2), F.leaky_relu(x, 0.2))
+
+
+# ---- the hot entry: fast_leaky_relu, which fastleaky.torch.leaky_relu calls first
+
+def _decided():
+    """Have the registry decide what "auto" computes with (the Python path
+    decides it at its first call; until then the hot entry declines)."""
+    fastleaky.registry.fast_entry("auto")
+
+
+def test_the_hot_entry_takes_the_common_call(node):
+    _decided()
+    for dtype in (torch.float32, torch.float64):
+        x = torch.randn(100, dtype=dtype, requires_grad=True)
+        for backend in ("auto", "".join(["au", "to"])):  # equal, but not the interned string
+            y = node.fast_leaky_relu(x, 0.2, backend)
+            assert y.grad_fn.name() == "fastleaky::LeakyReluBackward"
+            assert torch.equal(y, F.leaky_relu(x, 0.2))
+
+
+class _Subclass(torch.Tensor):
+    pass
+
+
+@pytest.mark.parametrize("args", [
+    (torch.nn.Parameter(torch.randn(10)), 0.2, "auto"),
+    (torch.randn(10).as_subclass(_Subclass), 0.2, "auto"),
+    ([1.0, -1.0], 0.2, "auto"),
+    (torch.randn(10), 1, "auto"),
+    (torch.randn(10), True, "auto"),
+    (torch.randn(10), np.float64(0.2), "auto"),
+    (torch.randn(10), float("nan"), "auto"),
+    (torch.randn(10), float("inf"), "auto"),
+    (torch.randn(10), 1e39, "auto"),  # beyond float32: the Python path raises torch's error
+    (torch.randn(10), 0.2, "cython"),
+    (torch.randn(10), 0.2, "numpy"),
+    (torch.randn(10), 0.2, "AUTO"),
+    (torch.randn(10), 0.2, None),
+    (torch.randn(10, dtype=torch.float16), 0.2, "auto"),
+    (torch.arange(10), 0.2, "auto"),
+    (torch.randn(10)[::2], 0.2, "auto"),
+    (torch.randn(2, 3).to_sparse(), 0.2, "auto"),
+])
+def test_the_hot_entry_leaves_the_rest_to_python(node, args):
+    _decided()
+    assert node.fast_leaky_relu(*args) is None
+
+
+def test_the_hot_entry_takes_float64_slopes_beyond_float32(node):
+    _decided()
+    x = torch.randn(10, dtype=torch.float64)
+    assert torch.equal(node.fast_leaky_relu(x, 1e39, "auto"), F.leaky_relu(x, 1e39))
+
+
+def test_the_hot_entry_follows_the_registry(node):
+    x = torch.randn(10, requires_grad=True)
+    _decided()
+    for name in ("numpy", "cython"):
+        with fastleaky.use_backend(name):
+            assert node.fast_leaky_relu(x, 0.2, "auto") is None
+    fastleaky.registry.forget_decisions()
+    assert node.fast_leaky_relu(x, 0.2, "auto") is None
+    y = ft.leaky_relu(x, 0.2)  # the Python path decides again, and takes the node
+    assert y.grad_fn.name() == "fastleaky::LeakyReluBackward"
+    assert node.fast_leaky_relu(x, 0.2, "auto") is not None
+
+
+def test_the_hot_entry_is_off_under_torch_func(node):
+    _decided()
+    plain = torch.randn(5)
+    seen = []
+
+    def f(t):
+        seen.append(node.fast_leaky_relu(plain, 0.2, "auto"))
+        return ft.leaky_relu(t, 0.2)
+
+    batch = torch.randn(3, 5)
+    assert torch.equal(torch.func.vmap(f)(batch), F.leaky_relu(batch, 0.2))
+    assert seen == [None]
+
+
+def test_the_hot_entry_checks_its_arguments(node):
+    with pytest.raises(TypeError, match="takes"):
+        node.fast_leaky_relu(torch.randn(3), 0.2)
+    with pytest.raises(TypeError, match="ContextVar"):
+        node.bind_gate(object(), {}, fastleaky.registry.fast_entry("auto"))
+    with pytest.raises(TypeError, match="entry"):
+        node.bind_gate(fastleaky.registry.backend_context_var(), {}, None)
+    _decided()
+    assert node.fast_leaky_relu(torch.randn(3), 0.2, "auto") is not None  # still bound
 
 
 def test_node_sees_in_place_changes_of_its_input(node):

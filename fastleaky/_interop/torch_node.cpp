@@ -24,7 +24,10 @@
 #include <torch/csrc/Exceptions.h>
 #include <torch/python.h>
 #include <ATen/core/dispatch/Dispatcher.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 
+#include <cfloat>
+#include <cmath>
 #include <cstdint>
 #include <string>
 
@@ -199,27 +202,118 @@ struct LeakyReluBackward : public torch::autograd::Node {
   }
 };
 
+// LeakyReLU of ``x`` into ``out``, with its autograd node; false (nothing
+// done) where ``x`` is not the plain case.
+bool forward(const at::Tensor &x, double slope, std::string backend, at::Tensor &out) {
+  if (tensor_call == nullptr) throw std::runtime_error("fastleaky's node is not bound to its loops");
+  if (!plain(x) || x._fw_grad(/*level=*/0).defined()) return false;
+  c10::intrusive_ptr<LeakyReluBackward> node;
+  if (torch::autograd::compute_requires_grad(x)) {
+    node = c10::make_intrusive<LeakyReluBackward>();
+    node->set_next_edges(torch::autograd::collect_next_edges(x));
+    node->x_ = torch::autograd::SavedVariable(x, /*is_output=*/false);
+    node->slope_ = slope;
+    node->backend_ = std::move(backend);
+  }
+  out = compute(op_forward, x, x, slope);
+  if (node) torch::autograd::set_history(out, node);
+  return true;
+}
+
 // LeakyReLU of ``x`` with its autograd node, or None where ``x`` is not the
 // plain case (the caller then takes its own path).
 pybind11::object leaky_relu(const at::Tensor &x, double slope, std::string backend) {
-  if (tensor_call == nullptr) throw std::runtime_error("fastleaky's node is not bound to its loops");
-  if (!plain(x) || x._fw_grad(/*level=*/0).defined()) return pybind11::none();
   try {
-    c10::intrusive_ptr<LeakyReluBackward> node;
-    if (torch::autograd::compute_requires_grad(x)) {
-      node = c10::make_intrusive<LeakyReluBackward>();
-      node->set_next_edges(torch::autograd::collect_next_edges(x));
-      node->x_ = torch::autograd::SavedVariable(x, /*is_output=*/false);
-      node->slope_ = slope;
-      node->backend_ = std::move(backend);
-    }
-    at::Tensor out = compute(op_forward, x, x, slope);
-    if (node) torch::autograd::set_history(out, node);
+    at::Tensor out;
+    if (!forward(x, slope, std::move(backend), out)) return pybind11::none();
     return pybind11::cast(std::move(out));
   } catch (python_error &e) {  // the loops' own exception, as it was raised
     e.restore();
     throw pybind11::error_already_set();
   }
+}
+
+// ---- the hot entry ---------------------------------------------------------
+// fastleaky.torch.leaky_relu(input, negative_slope, backend) for the common
+// call, decided here instead of in Python: the checks the Python function
+// makes before it reaches the node cost more than the node itself, and
+// their bytecode and objects are out of the cache after a large tensor's
+// kernels.  It takes what needs none of Python's judgement -- exactly a
+// torch.Tensor, a finite Python float (one that fits float32 unless the
+// tensor is float64), backend "auto" where it means the loops -- and
+// returns None for anything else, which the Python path then handles
+// (raising its errors, or computing the same bits another way).  The caller
+// checks inplace and torch.compile first.
+
+// Bound from Python (``bind_gate``): fastleaky.use_backend's context
+// variable, the registry's cache of fast entries and the loops' entry, so
+// that "auto means the loops" is decided as fastleaky.torch decides it.
+PyObject *backend_var = nullptr, *fast_entries = nullptr, *loops_entry = nullptr,
+         *auto_name = nullptr;
+
+bool functorch_active() {  // as torch._C._are_functorch_transforms_active()
+  auto included = c10::impl::tls_local_dispatch_key_set().included_;
+  return included.has(c10::DispatchKey::FuncTorchDynamicLayerFrontMode) ||
+         included.has(c10::DispatchKey::FuncTorchDynamicLayerBackMode);
+}
+
+bool is_auto(PyObject *backend) {
+  return backend == auto_name ||
+         (PyUnicode_CheckExact(backend) && PyUnicode_Compare(backend, auto_name) == 0);
+}
+
+// 1 where "auto" computes float32/float64 with the loops now (no
+// use_backend in force, and the registry decided "auto" is the loops), 0
+// where Python must decide, -1 with an exception set.
+int auto_is_loops() {
+  PyObject *current = nullptr;
+  if (PyContextVar_Get(backend_var, Py_None, &current) < 0) return -1;
+  const bool unset = current == Py_None;
+  Py_DECREF(current);
+  if (!unset) return 0;
+  PyObject *entry = PyDict_GetItemWithError(fast_entries, auto_name);  // borrowed
+  if (entry == nullptr) return PyErr_Occurred() ? -1 : 0;
+  return entry == loops_entry ? 1 : 0;
+}
+
+PyObject *fast_leaky_relu(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+  HANDLE_TH_ERRORS
+  if (nargs != 3) {
+    PyErr_SetString(PyExc_TypeError, "fast_leaky_relu takes (input, negative_slope, backend)");
+    return nullptr;
+  }
+  PyObject *input = args[0], *slope = args[1], *backend = args[2];
+  if (loops_entry == nullptr || Py_TYPE(input) != reinterpret_cast<PyTypeObject *>(THPVariableClass) ||
+      !PyFloat_CheckExact(slope) || !is_auto(backend) || functorch_active())
+    Py_RETURN_NONE;
+  const double a = PyFloat_AS_DOUBLE(slope);
+  const at::Tensor &x = THPVariable_Unpack(input);
+  if (!std::isfinite(a) || (x.scalar_type() != at::kDouble && std::fabs(a) > FLT_MAX))
+    Py_RETURN_NONE;
+  const int loops = auto_is_loops();
+  if (loops < 0) return nullptr;
+  if (loops == 0) Py_RETURN_NONE;
+  at::Tensor out;
+  if (!forward(x, a, "auto", out)) Py_RETURN_NONE;
+  return THPVariable_Wrap(std::move(out));
+  END_HANDLE_TH_ERRORS
+}
+
+PyMethodDef fast_leaky_relu_def = {
+    "fast_leaky_relu", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(fast_leaky_relu)),
+    METH_FASTCALL,
+    "fast_leaky_relu(input, negative_slope, backend): LeakyReLU with its node for the common call, "
+    "else None"};
+
+void bind_gate(pybind11::object context_var, pybind11::dict fast, pybind11::object entry) {
+  if (!PyContextVar_CheckExact(context_var.ptr()))
+    throw pybind11::type_error("bind_gate needs use_backend's contextvars.ContextVar");
+  if (entry.is_none()) throw pybind11::type_error("bind_gate needs the loops' entry");
+  for (PyObject *old : {backend_var, fast_entries, loops_entry}) Py_XDECREF(old);
+  backend_var = context_var.release().ptr();
+  fast_entries = fast.release().ptr();
+  loops_entry = entry.release().ptr();
+  if (auto_name == nullptr) auto_name = PyUnicode_InternFromString("auto");
 }
 
 // The node's Python class, as torch gives its generated nodes one: a
@@ -282,4 +376,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("bind", &bind, "Hand over the loops' entry and the operation and type numbers");
   m.def("leaky_relu", &leaky_relu, "LeakyReLU with its autograd node, or None",
         pybind11::arg("x"), pybind11::arg("slope"), pybind11::arg("backend"));
+  m.def("bind_gate", &bind_gate,
+        "Hand over use_backend's context variable, the registry's fast entries and the loops' entry",
+        pybind11::arg("context_var"), pybind11::arg("fast"), pybind11::arg("entry"));
+  m.add_object("fast_leaky_relu", pybind11::reinterpret_steal<pybind11::object>(
+                                      PyCFunction_NewEx(&fast_leaky_relu_def, nullptr,
+                                                        m.attr("__name__").ptr())));
 }

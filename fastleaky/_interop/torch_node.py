@@ -73,6 +73,12 @@ def _bind(module: ModuleType) -> ModuleType:
     torch.autograd.graph.Node.register(module.LeakyReluBackward)
     module.bind(_cython_loop.tensor_call_capsule(), ops.FORWARD.code, ops.BACKWARD.code,
                 np.dtype(np.float32).num, np.dtype(np.float64).num)
+    # What fast_leaky_relu reads to tell, as torch_tensors.cython_for_floats("auto")
+    # does, that "auto" means the loops: no use_backend() in force and the
+    # registry's cached decision for "auto" is their entry.
+    loops = torch_tensors.plain_entry()
+    if loops is not None:
+        module.bind_gate(registry.backend_context_var(), registry.fast_entries(), loops)
     return module
 
 

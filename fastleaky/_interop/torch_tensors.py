@@ -81,6 +81,13 @@ def pointer_threads() -> str:
     return "PyTorch's OpenMP team" if why_not == "" else f"fastleaky's threads ({why_not})"
 
 
+def plain_entry() -> PlainEntry | None:
+    """The Cython loops' ``plain_call`` when their raw-pointer entry exists:
+    the fast entry that, decided for a backend, means it computes with them."""
+    pointer_kernel()
+    return _plain_call
+
+
 def cython_for_floats(backend: str) -> bool:
     """Whether ``backend`` (as passed: "auto" follows ``use_backend`` and the
     environment) computes float32 and float64 at every size with the Cython
