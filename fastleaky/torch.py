@@ -312,14 +312,25 @@ torch.library.register_autograd("fastleaky::leaky_relu_backward", _backward_op_b
 
 def _eager(t: torch.Tensor) -> bool:
     """Whether the kernel may be called directly rather than through the
-    operator: a real CPU/CUDA tensor, outside torch.compile and torch.func."""
+    operator: a real CPU/CUDA tensor with memory of its own, outside
+    torch.compile, torch.func and dispatch modes (FakeTensorMode, make_fx:
+    they see only what goes through the dispatcher, and FakeTensorMode's
+    results have no memory)."""
     return (
         type(t) is torch.Tensor
         and (t.is_cpu or t.is_cuda)
         and not torch.compiler.is_compiling()
         and not torch._C._are_functorch_transforms_active()
+        and torch._C._len_torch_dispatch_stack() == 0
         and torch._C._has_storage(t)  # not a batched gradient (is_grads_batched=True)
+        and not t._is_zerotensor()  # no memory: the operator's ZeroTensor fallback gives zeros
     )
+
+
+def _eager_backward(g: torch.Tensor, x: torch.Tensor) -> bool:
+    """``_eager`` for the backward's two tensors (``x`` is the saved input,
+    or the bool mask of an in-place call)."""
+    return _eager(g) and type(x) is torch.Tensor and not x._is_zerotensor()
 
 
 def _forward(x: torch.Tensor, slope: float, backend: str) -> torch.Tensor:
@@ -333,7 +344,7 @@ def _backward(g: torch.Tensor, x: torch.Tensor, slope: float, backend: str) -> t
     g, x = _as_one(g, x)
     if torch.is_grad_enabled() and (g.requires_grad or x.requires_grad):
         return _apply_backward(g, x, slope, backend)
-    if _eager(g) and type(x) is torch.Tensor:
+    if _eager_backward(g, x):
         return _compute(ops.BACKWARD, g, x, slope, backend)
     return _backward_op(g, x, slope, backend)
 
@@ -378,9 +389,9 @@ class _LeanLeakyReLU(_LeakyReLU):
     @staticmethod
     def backward(ctx: _Ctx, grad_output: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         (x,) = ctx.saved_tensors
-        # create_graph records the backward too; a gradient without storage
-        # is a batched one (autograd.grad(is_grads_batched=True)), for the operator
-        if torch.is_grad_enabled() or not torch._C._has_storage(grad_output):
+        # create_graph records the backward too; a gradient without memory
+        # (a batched one, a ZeroTensor) or under a dispatch mode goes to the operator
+        if torch.is_grad_enabled() or not _eager(grad_output):
             return _backward(grad_output, x, ctx.slope, ctx.backend), None, None
         return _compute(ops.BACKWARD, grad_output, x, ctx.slope, ctx.backend), None, None
 
@@ -391,7 +402,7 @@ class _LeakyReLUBackward(torch.autograd.Function):
     @staticmethod
     def forward(grad_output: torch.Tensor, x: torch.Tensor, slope: float,
                 backend: str) -> torch.Tensor:
-        if _eager(grad_output) and type(x) is torch.Tensor:
+        if _eager_backward(grad_output, x):
             return _compute(ops.BACKWARD, grad_output, x, slope, backend)
         return _backward_op(grad_output, x, slope, backend)
 
@@ -526,7 +537,9 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _slope(negative_slope: object) -> float:
-    if type(negative_slope) is float and math.isfinite(negative_slope):
+    # comparisons, not math.isfinite: torch.compile(dynamic=True) traces a
+    # module's float as a symbol, which compares (and guards) but has no isfinite
+    if type(negative_slope) is float and -math.inf < negative_slope < math.inf:
         return negative_slope
     return float(boundary.check_alpha(negative_slope))
 
@@ -606,8 +619,7 @@ def leaky_relu(input: torch.Tensor, negative_slope: float = 0.01, inplace: bool 
         return _forward_op(input, slope, backend)
     if inplace:
         return _apply_inplace(input, slope, backend)
-    if (type(input) is torch.Tensor and (input.is_cpu or input.is_cuda)
-            and not torch._C._are_functorch_transforms_active()):
+    if _eager(input):
         if _node is not None and _tensors.cython_for_floats(backend):
             result: torch.Tensor | None = _node.leaky_relu(input, slope, backend)
             if result is not None:

@@ -502,3 +502,102 @@ def test_compiled_autograd_keeps_channels_last(torch_path):
 def test_size_one_dimensions_get_torchs_strides(torch_path):
     x = torch.empty_strided((2, 1, 4, 1), (4, 7, 1, 99)).normal_().requires_grad_()
     assert ft.leaky_relu(x, 0.2).stride() == F.leaky_relu(x, 0.2).stride()
+
+
+# ---- tensors without memory, and code that watches the dispatcher
+
+def _zeros():
+    return torch._efficientzerotensor(6, dtype=torch.float64)
+
+
+def test_a_zerotensor_reads_as_zeros(torch_path):
+    x = torch.randn(6, dtype=torch.float64)
+    assert torch.equal(ft.leaky_relu(_zeros(), 0.1), torch.zeros(6, dtype=torch.float64))
+    assert torch.equal(fastleaky.leaky_relu(_zeros(), 0.1), torch.zeros(6, dtype=torch.float64))
+    assert torch.equal(fastleaky.leaky_relu_backward(_zeros(), x, 0.1),
+                       torch.zeros(6, dtype=torch.float64))
+    leaf = x.clone().requires_grad_()
+    (grad,) = torch.autograd.grad(ft.leaky_relu(leaf, 0.1), leaf, _zeros())
+    assert torch.equal(grad, torch.zeros(6, dtype=torch.float64))
+    zero_leaf = _zeros().requires_grad_()
+    (grad,) = torch.autograd.grad(ft.leaky_relu(zero_leaf, 0.1), zero_leaf,
+                                  torch.ones(6, dtype=torch.float64))
+    assert torch.equal(grad, F.leaky_relu(torch.zeros(6, dtype=torch.float64).requires_grad_(),
+                                          0.1).grad_fn(torch.ones(6, dtype=torch.float64)))
+
+
+def test_a_zerotensor_is_never_written(torch_path):
+    with pytest.raises(RuntimeError, match="ZeroTensors are immutable"):
+        fastleaky.leaky_relu(torch.randn(6, dtype=torch.float64), 0.1, out=_zeros())
+    with pytest.raises(RuntimeError, match="ZeroTensors are immutable"):
+        ft.leaky_relu(_zeros(), 0.1, inplace=True)
+
+
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_fake_tensor_mode_gets_fake_results(torch_path, requires_grad):
+    from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
+
+    real = torch.randn(5, requires_grad=requires_grad)
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        y = ft.leaky_relu(real, 0.1)
+    assert isinstance(y, FakeTensor) and y.shape == real.shape
+    mode = FakeTensorMode()
+    x = mode.from_tensor(real)
+    with mode:
+        y = ft.leaky_relu(x, 0.1)
+        if requires_grad:
+            y.sum().backward()
+            assert isinstance(x.grad, FakeTensor)
+    with FakeTensorMode(), pytest.raises(AssertionError, match="FakeTensor"):
+        ft.leaky_relu(real, 0.1)  # as torch refuses a real tensor there
+
+
+def test_make_fx_and_jit_trace_record_the_operator(torch_path):
+    import warnings
+
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    negative = torch.full((5,), -3.0)
+    graph = make_fx(lambda t: ft.leaky_relu(t, 0.1), tracing_mode="real")(torch.randn(5))
+    assert "fastleaky.leaky_relu.default" in [str(n.target) for n in graph.graph.nodes]
+    assert torch.equal(graph(negative), F.leaky_relu(negative, 0.1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's own warnings about Python values
+        traced = torch.jit.trace(ft.LeakyReLU(0.1), torch.randn(5))
+    assert torch.equal(traced(negative), F.leaky_relu(negative, 0.1))
+
+
+def test_a_dispatch_mode_sees_the_backward_operator(torch_path):
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    seen = []
+
+    class Log(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            seen.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    x = torch.randn(5, requires_grad=True)
+    g = torch.randn(5)
+    y = ft.leaky_relu(x, 0.1)
+    with Log():
+        (grad,) = torch.autograd.grad(y, x, g)
+    assert "fastleaky.leaky_relu_backward.default" in seen
+    assert torch.equal(grad, torch.where(x > 0, g, g * 0.1))
+
+
+def test_forward_over_reverse(torch_path):
+    x = torch.randn(8, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda t: ft.leaky_relu(t, -0.3), (x,),
+                                        check_fwd_over_rev=True)
+
+
+def test_compile_with_dynamic_shapes(torch_path):
+    module = torch.compile(ft.LeakyReLU(0.2), fullgraph=True, dynamic=True, backend="aot_eager")
+    for shape in ((4, 3), (7, 5)):
+        x = torch.randn(*shape, requires_grad=True)
+        xr = x.detach().clone().requires_grad_()
+        y, yr = module(x), F.leaky_relu(xr, 0.2)
+        y.sum().backward()
+        yr.sum().backward()
+        assert torch.equal(y, yr) and torch.equal(x.grad, xr.grad)

@@ -25,6 +25,8 @@
 #include <torch/python.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
+#include <c10/core/impl/TorchDispatchModeTLS.h>
+#include <torch/csrc/jit/frontend/tracer.h>
 
 #include <cfloat>
 #include <cmath>
@@ -54,12 +56,23 @@ bool aligned(const at::Tensor &t) {
 
 // Tensors the loops compute: ordinary strided CPU float32/float64 tensors
 // (not a torch.func wrapper, a nested, sparse or Python-dispatched tensor,
-// whose data pointer is not their values).
+// nor a ZeroTensor, whose data pointer is not their values).
 bool computable(const at::Tensor &t) {
   const c10::TensorImpl *impl = t.unsafeGetTensorImpl();
   return typeid(*impl) == typeid(c10::TensorImpl) && t.layout() == at::kStrided &&
-         !t.key_set().has(c10::DispatchKey::Python) && t.device().is_cpu() &&
-         typenum_of(t) >= 0;
+         !t.key_set().has(c10::DispatchKey::Python) && !t._is_zerotensor() &&
+         t.device().is_cpu() && typenum_of(t) >= 0;
+}
+
+// Whether the loops may compute here on raw memory, outside the
+// dispatcher: not while torch.jit.trace records, nor under a dispatch mode
+// (FakeTensorMode, make_fx, a TorchDispatchMode), which see only what goes
+// through the dispatcher -- and FakeTensorMode hands out tensors without
+// memory.  Otherwise the operators run, which they see.
+bool direct() {
+  return !torch::jit::tracer::isTracing() &&
+         !c10::impl::tls_local_dispatch_key_set().included_.has(c10::DispatchKey::Python) &&
+         !c10::impl::TorchDispatchModeTLS::any_modes_set();
 }
 
 // ... and read as they are: n elements, dense in some memory order
@@ -112,8 +125,15 @@ std::pair<at::Tensor, at::Tensor> as_one(at::Tensor g, at::Tensor x) {
   return {g, x};
 }
 
-// The differentiable backward (for create_graph): fastleaky's operator,
-// whose autograd formula is registered from Python.
+// fastleaky.torch's own differentiable backward (bound from Python): an
+// autograd.Function with a double-backward and a forward-mode formula, so
+// that create_graph gives a graph forward-mode AD goes through too
+// (gradgradcheck's forward-over-reverse), which the operator's registered
+// autograd formula does not.
+PyObject *python_backward = nullptr;
+
+// The backward operator, through the dispatcher (what compiled autograd
+// traces; its autograd formula is registered from Python).
 at::Tensor backward_op(const at::Tensor &g, const at::Tensor &x, double slope,
                        const std::string &backend) {
   static auto op = c10::Dispatcher::singleton()
@@ -151,10 +171,22 @@ struct LeakyReluBackward : public torch::autograd::Node {
 
   at::Tensor backward(const at::Tensor &grad, const at::Tensor &saved) const {
     auto [g, x] = as_one(grad, saved);
-    if (at::GradMode::is_enabled()  // create_graph: the backward is recorded too
-        || !computable(g) || !computable(x))
+    if (at::GradMode::is_enabled())  // create_graph: the backward is recorded too
+      return differentiable_backward(g, x);
+    if (!computable(g) || !computable(x) || !direct())
       return backward_op(g, x, slope_, backend_);
     return compute(op_backward, g, x, slope_);
+  }
+
+  at::Tensor differentiable_backward(const at::Tensor &g, const at::Tensor &x) const {
+    if (python_backward == nullptr) return backward_op(g, x, slope_, backend_);
+    pybind11::gil_scoped_acquire gil;
+    try {
+      return pybind11::handle(python_backward)(g, x, slope_, backend_).cast<at::Tensor>();
+    } catch (pybind11::error_already_set &e) {  // torch rethrows it as it was raised
+      e.restore();
+      throw python_error();
+    }
   }
 
   // Compiled autograd (torch._dynamo): the node takes part as torch's
@@ -206,7 +238,7 @@ struct LeakyReluBackward : public torch::autograd::Node {
 // done) where ``x`` is not the plain case.
 bool forward(const at::Tensor &x, double slope, std::string backend, at::Tensor &out) {
   if (tensor_call == nullptr) throw std::runtime_error("fastleaky's node is not bound to its loops");
-  if (!plain(x) || x._fw_grad(/*level=*/0).defined()) return false;
+  if (!plain(x) || x._fw_grad(/*level=*/0).defined() || !direct()) return false;
   c10::intrusive_ptr<LeakyReluBackward> node;
   if (torch::autograd::compute_requires_grad(x)) {
     node = c10::make_intrusive<LeakyReluBackward>();
@@ -305,6 +337,11 @@ PyMethodDef fast_leaky_relu_def = {
     "fast_leaky_relu(input, negative_slope, backend): LeakyReLU with its node for the common call, "
     "else None"};
 
+void bind_backward(pybind11::function backward) {
+  Py_XDECREF(python_backward);
+  python_backward = backward.release().ptr();
+}
+
 void bind_gate(pybind11::object context_var, pybind11::dict fast, pybind11::object entry) {
   if (!PyContextVar_CheckExact(context_var.ptr()))
     throw pybind11::type_error("bind_gate needs use_backend's contextvars.ContextVar");
@@ -376,6 +413,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("bind", &bind, "Hand over the loops' entry and the operation and type numbers");
   m.def("leaky_relu", &leaky_relu, "LeakyReLU with its autograd node, or None",
         pybind11::arg("x"), pybind11::arg("slope"), pybind11::arg("backend"));
+  m.def("bind_backward", &bind_backward,
+        "Hand over fastleaky.torch's differentiable backward (g, x, slope, backend)",
+        pybind11::arg("backward"));
   m.def("bind_gate", &bind_gate,
         "Hand over use_backend's context variable, the registry's fast entries and the loops' entry",
         pybind11::arg("context_var"), pybind11::arg("fast"), pybind11::arg("entry"));

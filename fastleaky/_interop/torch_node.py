@@ -73,6 +73,8 @@ def _bind(module: ModuleType) -> ModuleType:
     torch.autograd.graph.Node.register(module.LeakyReluBackward)
     module.bind(_cython_loop.tensor_call_capsule(), ops.FORWARD.code, ops.BACKWARD.code,
                 np.dtype(np.float32).num, np.dtype(np.float64).num)
+    from .. import torch as fastleaky_torch
+    module.bind_backward(fastleaky_torch._backward)  # create_graph's recorded backward
     # What fast_leaky_relu reads to tell, as torch_tensors.cython_for_floats("auto")
     # does, that "auto" means the loops: no use_backend() in force and the
     # registry's cached decision for "auto" is their entry.

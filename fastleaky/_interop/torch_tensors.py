@@ -114,14 +114,15 @@ def runs_on_pointers(name: str, dtype: torch.dtype, size: int) -> bool:
 def plain(t: torch.Tensor) -> bool:
     """A CPU tensor whose memory the loops can read as it is: exactly
     ``torch.Tensor``, with storage (not a batched gradient of
-    ``autograd.grad(is_grads_batched=True)``), contiguous, aligned, no lazy
-    negation bit."""
+    ``autograd.grad(is_grads_batched=True)``), not a ZeroTensor (no memory
+    either), contiguous, aligned, no lazy negation bit."""
     return (
         type(t) is torch.Tensor
         and t.is_cpu
         and t.is_contiguous()
         and not t.is_neg()
         and torch._C._has_storage(t)
+        and not t._is_zerotensor()
         and t.data_ptr() % t.element_size() == 0
     )
 
@@ -150,7 +151,10 @@ def run_pointers(code: int, g: torch.Tensor, x: torch.Tensor, alpha: float,
 
 def check_writable(out: torch.Tensor) -> None:
     """Refuse a write PyTorch would refuse: an inference tensor outside
-    ``torch.inference_mode()``."""
+    ``torch.inference_mode()``, a ZeroTensor (all zeros, and no memory)."""
+    if out._is_zerotensor():
+        raise RuntimeError("ZeroTensors are immutable (out is one); pass a materialized "
+                           "tensor, such as out.clone()")
     if out.is_inference() and not torch.is_inference_mode_enabled():
         raise RuntimeError(
             "Inplace update to inference tensor outside InferenceMode is not allowed "
@@ -189,11 +193,20 @@ def numpy_dtype(dtype: torch.dtype) -> np.dtype[Any]:
     )
 
 
+def _readable(t: torch.Tensor) -> torch.Tensor:
+    """An input tensor's values in memory of its own: detached, a lazy
+    negation/conjugation bit resolved into a copy, a ZeroTensor (which has
+    no memory) materialized as zeros."""
+    if t._is_zerotensor():
+        return torch.zeros(t.shape, dtype=t.dtype, device=t.device)
+    return t.detach().resolve_neg().resolve_conj()
+
+
 def _host_view(t: torch.Tensor) -> NDArray[Any]:
-    """A NumPy view of a CPU input tensor's memory (no copy); a tensor with a
-    lazy negation/conjugation bit gives a resolved copy (inputs only)."""
+    """A NumPy view of a CPU input tensor's memory (no copy, but where
+    ``_readable`` makes one)."""
     numpy_dtype(t.dtype)
-    return t.detach().resolve_neg().resolve_conj().numpy()
+    return _readable(t).numpy()
 
 
 def _torch_dtype(dtype: np.dtype[Any]) -> torch.dtype:
@@ -282,7 +295,7 @@ def _cuda(op: Op, arrays: Sequence[Any], alpha: object, out: object,
     ):
         raise TypeError("mixing CUDA tensors with non-tensor arrays is not supported")
     # __cuda_array_interface__ is refused on tensors that require grad.
-    arrays = tuple(a.detach().resolve_neg() for a in arrays)
+    arrays = tuple(_readable(a) for a in arrays)
     if out is None:
         dtype = boundary.result_dtype([numpy_dtype(a.dtype) for a in arrays])
         out = torch.empty(arrays[-1].shape, dtype=_torch_dtype(dtype), device=arrays[-1].device)
