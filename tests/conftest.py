@@ -97,10 +97,15 @@ def pool(request):
             _cython_loop.use_pool(None, 0)
 
 
-def _compiler_for_torch_node():
+def _missing_for_torch_node():
+    """What compiling the node needs and this machine lacks, or ""."""
     import shutil
 
-    return shutil.which(os.environ.get("CXX", "c++"))
+    from torch.utils.cpp_extension import is_ninja_available
+
+    if not shutil.which(os.environ.get("CXX", "c++")):
+        return "no C++ compiler"
+    return "" if is_ninja_available() else "no ninja (pip install ninja)"
 
 
 @pytest.fixture(scope="session")
@@ -114,7 +119,7 @@ def torch_node():
     module = torch_node.load()
     if module is not None:
         return module
-    problem = torch_node.why_not() or ("" if _compiler_for_torch_node() else "no C++ compiler")
+    problem = torch_node.why_not() or _missing_for_torch_node()
     if problem:
         if "torch-node" in REQUIRED:
             pytest.fail(f"the torch node is required here but cannot be built: {problem}")
