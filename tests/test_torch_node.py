@@ -601,3 +601,20 @@ def test_compile_with_dynamic_shapes(torch_path):
         y.sum().backward()
         yr.sum().backward()
         assert torch.equal(y, yr) and torch.equal(x.grad, xr.grad)
+
+
+def test_the_array_api_under_dispatch_modes(torch_path):
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Passthrough(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            return func(*args, **(kwargs or {}))
+
+    x = torch.randn(1000)
+    with Passthrough():  # real memory: computed as anywhere else
+        assert torch.equal(fastleaky.leaky_relu(x, 0.1), F.leaky_relu(x, 0.1))
+    for n in (1000, 7):
+        with FakeTensorMode(allow_non_fake_inputs=True), pytest.raises(
+                RuntimeError, match="under a dispatch mode"):
+            fastleaky.leaky_relu(torch.randn(n)[::2] if n == 7 else x, 0.1)

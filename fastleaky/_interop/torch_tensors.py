@@ -233,6 +233,15 @@ def compute(op: Op, arrays: Sequence[object], alpha: object, out: object, backen
     else:
         result = _pointer_path(op, arrays, alpha, out, backend)
         if result is None:
+            if torch._C._len_torch_dispatch_stack():
+                # the host path's NumPy views and results need real memory,
+                # which FakeTensorMode and make_fx do not hand out
+                raise RuntimeError(
+                    "fastleaky.leaky_relu* compute on tensors' memory; under a dispatch "
+                    "mode (FakeTensorMode, make_fx, a TorchDispatchMode) they take only "
+                    "contiguous CPU tensors the Cython loops compute, with results the mode "
+                    "gives memory; use fastleaky.torch.leaky_relu, an operator such modes "
+                    "see and trace")
             result = _host(op, arrays, alpha, out, backend, inner)
     if isinstance(out, torch.Tensor):
         mark_written(out)
@@ -262,6 +271,8 @@ def _pointer_path(op: Op, arrays: Sequence[object], alpha: object, out: object,
     # the same checks, in the same order, as every other path
     _, _, a = boundary.check_inputs([_NP_OF[dtype]], [tuple(x.shape)], alpha)
     target = torch.empty_like(x) if out is None else out
+    if not plain(target):  # a dispatch mode's tensor (FakeTensorMode's has no memory)
+        return None
     run_pointers(op.code, g, x, float(a), target, callers_out=out is not None)
     return target
 
