@@ -181,6 +181,7 @@ def _compute_into(op: ops.Op, g: torch.Tensor, x: torch.Tensor, slope: float, ba
         (dtype is torch.float32 or dtype is torch.float64)
         and _tensors.plain(x)
         and (op is not ops.BACKWARD or (_tensors.plain(g) and g.dtype is dtype))
+        and _tensors.fits(out, x)
         and _tensors.cython_for_floats(backend)
     ):  # the lean path: the loops on the tensors' own memory
         _tensors.run_pointers(op.code, g, x, slope, out)
@@ -195,7 +196,7 @@ def _compute_into(op: ops.Op, g: torch.Tensor, x: torch.Tensor, slope: float, ba
     g = x if op is not ops.BACKWARD else g.contiguous()
     name = registry.requested_name(backend)
     if (_tensors.plain(x) and (g is x or (_tensors.plain(g) and g.dtype is dtype))
-            and _tensors.runs_on_pointers(name, dtype, x.numel())):
+            and _tensors.fits(out, x) and _tensors.runs_on_pointers(name, dtype, x.numel())):
         _tensors.run_pointers(op.code, g, x, slope, out)
         return
     # the general path: other backends, CUDA (through the array interface)
@@ -295,11 +296,14 @@ def _forward_op_backward(ctx: _Ctx, grad_output: torch.Tensor) -> tuple[torch.Te
     return _backward_op(grad_output, x, ctx.slope, ctx.backend), None, None
 
 
-def _backward_op_backward(ctx: _Ctx,
-                          grad_grad_input: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
-    # linear in grad_output; piecewise constant (derivative 0) in x
+def _backward_op_backward(
+        ctx: _Ctx, grad_grad_input: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor | None, None, None]:
+    # linear in grad_output; piecewise constant in x: zeros, as torch gives
+    # them (a gradient penalty's graph reaches x through them)
     (x,) = ctx.saved_tensors
-    return _backward_op(grad_grad_input, x, ctx.slope, ctx.backend), None, None, None
+    return (_backward_op(grad_grad_input, x, ctx.slope, ctx.backend),
+            torch.zeros_like(x) if ctx.needs_input_grad[1] else None, None, None)
 
 
 torch.library.register_autograd("fastleaky::leaky_relu", _forward_op_backward,
@@ -313,17 +317,16 @@ torch.library.register_autograd("fastleaky::leaky_relu_backward", _backward_op_b
 def _eager(t: torch.Tensor) -> bool:
     """Whether the kernel may be called directly rather than through the
     operator: a real CPU/CUDA tensor with memory of its own, outside
-    torch.compile, torch.func and dispatch modes (FakeTensorMode, make_fx:
-    they see only what goes through the dispatcher, and FakeTensorMode's
-    results have no memory)."""
+    torch.compile, torch.func, dispatch modes and tracers (``_tensors.watched``)."""
     return (
         type(t) is torch.Tensor
         and (t.is_cpu or t.is_cuda)
         and not torch.compiler.is_compiling()
         and not torch._C._are_functorch_transforms_active()
-        and torch._C._len_torch_dispatch_stack() == 0
+        and not _tensors.watched()
         and torch._C._has_storage(t)  # not a batched gradient (is_grads_batched=True)
         and not t._is_zerotensor()  # no memory: the operator's ZeroTensor fallback gives zeros
+        and not torch._is_functional_tensor(t)  # no memory either: functionalization's wrapper
     )
 
 
@@ -413,11 +416,13 @@ class _LeakyReLUBackward(torch.autograd.Function):
         ctx.save_for_forward(x)
 
     @staticmethod
-    def backward(ctx: _Ctx,
-                 grad_grad_input: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
-        # linear in grad_output; piecewise constant (derivative 0) in x
+    def backward(ctx: _Ctx, grad_grad_input: torch.Tensor,
+                 ) -> tuple[torch.Tensor, torch.Tensor | None, None, None]:
+        # linear in grad_output; piecewise constant in x: zeros, as torch gives
+        # them (a gradient penalty's graph reaches x through them)
         (x,) = ctx.saved_tensors
-        return _backward(grad_grad_input, x, ctx.slope, ctx.backend), None, None, None
+        return (_backward(grad_grad_input, x, ctx.slope, ctx.backend),
+                torch.zeros_like(x) if ctx.needs_input_grad[1] else None, None, None)
 
     @staticmethod
     def jvp(ctx: _Ctx, grad_output_tangent: torch.Tensor, _x_tangent: torch.Tensor | None,
@@ -536,6 +541,14 @@ def node_status() -> str:
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
+def _has_tangent(t: torch.Tensor) -> bool:
+    """Whether ``t`` carries a forward-mode AD tangent (looked up only
+    inside a ``torch.autograd.forward_ad.dual_level``)."""
+    return (torch.autograd.forward_ad._current_level >= 0
+            and torch.autograd.forward_ad.unpack_dual(t).tangent  # type: ignore[no-untyped-call]
+            is not None)
+
+
 def _slope(negative_slope: object) -> float:
     # comparisons, not math.isfinite: torch.compile(dynamic=True) traces a
     # module's float as a symbol, which compares (and guards) but has no isfinite
@@ -599,8 +612,8 @@ def leaky_relu(input: torch.Tensor, negative_slope: float = 0.01, inplace: bool 
     if not input.dtype.is_floating_point:
         raise TypeError(f"leaky_relu needs a floating tensor, got dtype {input.dtype}")
     if input.is_nested:
-        raise NotImplementedError("fastleaky.torch.leaky_relu does not take nested tensors "
-                                  "(as torch.nn.functional.leaky_relu does not)")
+        raise NotImplementedError("fastleaky.torch.leaky_relu does not take nested tensors; "
+                                  "torch.nn.functional.leaky_relu takes jagged ones")
     slope = _slope(negative_slope)
     if abs(slope) > _FLOAT32_MAX and input.dtype is not torch.float64:
         # torch computes float32/16/bf16 in float32, and refuses a slope
@@ -618,6 +631,12 @@ def leaky_relu(input: torch.Tensor, negative_slope: float = 0.01, inplace: bool 
             return input.copy_(_forward_op(input.clone(), slope, backend))
         return _forward_op(input, slope, backend)
     if inplace:
+        if (torch._C._are_functorch_transforms_active() or _tensors.watched()
+                or _has_tangent(input)):
+            # torch.func, forward-mode AD and tracers take the result copied
+            # into the input, computed from a copy (the Function saves its
+            # input, which the copy-back overwrites)
+            return input.copy_(_apply_forward(input.clone(), slope, backend))
         return _apply_inplace(input, slope, backend)
     if _eager(input):
         if _node is not None and _tensors.cython_for_floats(backend):

@@ -603,8 +603,13 @@ def test_compile_with_dynamic_shapes(torch_path):
         assert torch.equal(y, yr) and torch.equal(x.grad, xr.grad)
 
 
-def test_the_array_api_under_dispatch_modes(torch_path):
+def test_the_array_api_refuses_what_watches_the_dispatcher(torch_path):
+    """fastleaky.leaky_relu* compute on memory, which a dispatch mode or a
+    tracer would not see (make_fx would record an empty tensor)."""
+    import warnings
+
     from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.proxy_tensor import make_fx
     from torch.utils._python_dispatch import TorchDispatchMode
 
     class Passthrough(TorchDispatchMode):
@@ -612,9 +617,84 @@ def test_the_array_api_under_dispatch_modes(torch_path):
             return func(*args, **(kwargs or {}))
 
     x = torch.randn(1000)
-    with Passthrough():  # real memory: computed as anywhere else
-        assert torch.equal(fastleaky.leaky_relu(x, 0.1), F.leaky_relu(x, 0.1))
-    for n in (1000, 7):
-        with FakeTensorMode(allow_non_fake_inputs=True), pytest.raises(
-                RuntimeError, match="under a dispatch mode"):
-            fastleaky.leaky_relu(torch.randn(n)[::2] if n == 7 else x, 0.1)
+    out = torch.zeros(1000)
+    for mode in (Passthrough, lambda: FakeTensorMode(allow_non_fake_inputs=True)):
+        with mode(), pytest.raises(RuntimeError, match="does not see"):
+            fastleaky.leaky_relu(x, 0.1, out=out)
+    assert torch.equal(out, torch.zeros(1000))  # nothing written
+    for pre_dispatch in (False, True):
+        with pytest.raises(RuntimeError, match="does not see"):
+            make_fx(lambda t: fastleaky.leaky_relu(t, 0.1), pre_dispatch=pre_dispatch)(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's own warnings
+        with pytest.raises(RuntimeError, match="does not see"):
+            torch.jit.trace(lambda t: fastleaky.leaky_relu(t, 0.1), x)
+
+
+def test_memoryless_and_redirected_tensors(torch_path):
+    from torch.overrides import TorchFunctionMode
+
+    x = torch.randn(1000)
+    functional = torch._to_functional_tensor(x)
+    result = ft.leaky_relu(functional, 0.1)
+    assert torch.equal(torch._from_functional_tensor(result), F.leaky_relu(x, 0.1))
+    with pytest.raises(RuntimeError, match="functionalization"):
+        fastleaky.leaky_relu(functional, 0.1)
+    with pytest.raises(RuntimeError, match="functionalization"):
+        fastleaky.leaky_relu(x, 0.1, out=torch._to_functional_tensor(torch.empty(1000)))
+
+    class TinyResults(TorchFunctionMode):  # hands back a 1-element tensor for any result
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if func in (torch.empty_like, torch.empty_strided, torch.empty):
+                return torch.zeros(1)
+            return func(*args, **(kwargs or {}))
+
+    with TinyResults():
+        for fn in (lambda: ft.leaky_relu(x, 0.1), lambda: fastleaky.leaky_relu(x, 0.1)):
+            try:
+                result = fn()
+            except (ValueError, RuntimeError):
+                continue  # refused: fine; writing 1000 elements into one is not
+            assert torch.equal(result, F.leaky_relu(x, 0.1))
+
+
+def test_pre_dispatch_tracing_records_the_operator(torch_path):
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    x = torch.randn(5)
+    graph = make_fx(lambda t: ft.leaky_relu(t, 0.1), pre_dispatch=True)(x)
+    assert "fastleaky.leaky_relu.default" in [str(n.target) for n in graph.graph.nodes]
+    assert torch.equal(graph(-x.abs()), F.leaky_relu(-x.abs(), 0.1))
+
+
+def test_the_second_derivative_reaches_the_input(torch_path):
+    for fn in (ft.leaky_relu, F.leaky_relu):
+        t = torch.randn(6, dtype=torch.float64, requires_grad=True)
+        (g,) = torch.autograd.grad(fn(t, 0.1).sum(), t, create_graph=True)
+        (h,) = torch.autograd.grad(g.sum(), t)
+        assert torch.equal(h, torch.zeros_like(t))
+
+
+def test_inplace_under_torch_func_forward_ad_and_tracing(torch_path):
+    import warnings
+
+    import torch.autograd.forward_ad as fwad
+
+    def f(fn):
+        return lambda t: fn(t * 1.0, 0.1, inplace=True).sum()
+
+    x = torch.randn(6, dtype=torch.float64)
+    assert torch.equal(torch.func.grad(f(ft.leaky_relu))(x), torch.func.grad(f(F.leaky_relu))(x))
+    batch = torch.randn(3, 6)
+    assert torch.equal(torch.func.vmap(lambda t: ft.leaky_relu(t * 1.0, 0.1, inplace=True))(batch),
+                       F.leaky_relu(batch, 0.1))
+    tangents = []
+    for fn in (ft.leaky_relu, F.leaky_relu):
+        with fwad.dual_level():
+            dual = fwad.make_dual(x.clone(), torch.ones_like(x))
+            tangents.append(fwad.unpack_dual(fn(dual * 1.0, 0.1, inplace=True)).tangent)
+    assert torch.equal(*tangents)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(lambda t: ft.leaky_relu(t * 1.0, 0.1, inplace=True), x)
+    assert torch.equal(traced(-x.abs()), F.leaky_relu(-x.abs(), 0.1))

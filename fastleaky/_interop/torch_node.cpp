@@ -66,12 +66,14 @@ bool computable(const at::Tensor &t) {
 
 // Whether the loops may compute here on raw memory, outside the
 // dispatcher: not while torch.jit.trace records, nor under a dispatch mode
-// (FakeTensorMode, make_fx, a TorchDispatchMode), which see only what goes
+// (FakeTensorMode, make_fx, its pre-dispatch tracing, a TorchDispatchMode),
+// which see only what goes
 // through the dispatcher -- and FakeTensorMode hands out tensors without
 // memory.  Otherwise the operators run, which they see.
 bool direct() {
-  return !torch::jit::tracer::isTracing() &&
-         !c10::impl::tls_local_dispatch_key_set().included_.has(c10::DispatchKey::Python) &&
+  const auto included = c10::impl::tls_local_dispatch_key_set().included_;
+  return !torch::jit::tracer::isTracing() && !included.has(c10::DispatchKey::Python) &&
+         !included.has(c10::DispatchKey::PreDispatch) &&  // make_fx(pre_dispatch=True)
          !c10::impl::TorchDispatchModeTLS::any_modes_set();
 }
 

@@ -114,8 +114,9 @@ def runs_on_pointers(name: str, dtype: torch.dtype, size: int) -> bool:
 def plain(t: torch.Tensor) -> bool:
     """A CPU tensor whose memory the loops can read as it is: exactly
     ``torch.Tensor``, with storage (not a batched gradient of
-    ``autograd.grad(is_grads_batched=True)``), not a ZeroTensor (no memory
-    either), contiguous, aligned, no lazy negation bit."""
+    ``autograd.grad(is_grads_batched=True)``), not a ZeroTensor or a
+    functionalization wrapper (no memory either: a null data pointer),
+    contiguous, aligned, no lazy negation bit."""
     return (
         type(t) is torch.Tensor
         and t.is_cpu
@@ -123,7 +124,28 @@ def plain(t: torch.Tensor) -> bool:
         and not t.is_neg()
         and torch._C._has_storage(t)
         and not t._is_zerotensor()
+        and (t.data_ptr() != 0 or t.numel() == 0)
         and t.data_ptr() % t.element_size() == 0
+    )
+
+
+def fits(out: torch.Tensor, x: torch.Tensor) -> bool:
+    """Whether a result tensor made for ``x`` can take the loops' writes:
+    plain, of ``x``'s dtype and shape (a TorchFunctionMode may have handed
+    back anything for ``torch.empty_like``)."""
+    return plain(out) and out.dtype == x.dtype and out.shape == x.shape
+
+
+def watched() -> bool:
+    """Whether something that sees only what goes through the dispatcher is
+    recording or transforming the calls here: a dispatch mode
+    (FakeTensorMode, make_fx, a TorchDispatchMode), make_fx's pre-dispatch
+    tracing, or torch.jit.trace.  A kernel run on raw memory is invisible
+    to them (and FakeTensorMode's tensors have no memory)."""
+    return bool(
+        torch._C._len_torch_dispatch_stack()
+        or torch._C._dispatch_tls_is_dispatch_key_included(torch._C.DispatchKey.PreDispatch)
+        or torch._C._get_tracing_state() is not None
     )
 
 
@@ -226,6 +248,17 @@ def compute(op: Op, arrays: Sequence[object], alpha: object, out: object, backen
     (device,) = devices
     if isinstance(out, torch.Tensor):
         check_writable(out)
+    if any(torch._is_functional_tensor(t) for t in tensors):
+        raise RuntimeError(
+            "fastleaky.leaky_relu* compute on tensors' memory, which a functionalization "
+            "wrapper (torch.func.functionalize) does not expose; use "
+            "fastleaky.torch.leaky_relu, an operator functionalization sees")
+    if watched():
+        raise RuntimeError(
+            "fastleaky.leaky_relu* compute on tensors' memory, which a dispatch mode "
+            "(FakeTensorMode, make_fx, a TorchDispatchMode) or torch.jit.trace active "
+            "here does not see; use fastleaky.torch.leaky_relu, an operator they see "
+            "and record")
     if device.type == "cuda":
         result = _cuda(op, arrays, alpha, out, backend)
     elif device.type != "cpu":
@@ -233,15 +266,6 @@ def compute(op: Op, arrays: Sequence[object], alpha: object, out: object, backen
     else:
         result = _pointer_path(op, arrays, alpha, out, backend)
         if result is None:
-            if torch._C._len_torch_dispatch_stack():
-                # the host path's NumPy views and results need real memory,
-                # which FakeTensorMode and make_fx do not hand out
-                raise RuntimeError(
-                    "fastleaky.leaky_relu* compute on tensors' memory; under a dispatch "
-                    "mode (FakeTensorMode, make_fx, a TorchDispatchMode) they take only "
-                    "contiguous CPU tensors the Cython loops compute, with results the mode "
-                    "gives memory; use fastleaky.torch.leaky_relu, an operator such modes "
-                    "see and trace")
             result = _host(op, arrays, alpha, out, backend, inner)
     if isinstance(out, torch.Tensor):
         mark_written(out)
@@ -271,7 +295,7 @@ def _pointer_path(op: Op, arrays: Sequence[object], alpha: object, out: object,
     # the same checks, in the same order, as every other path
     _, _, a = boundary.check_inputs([_NP_OF[dtype]], [tuple(x.shape)], alpha)
     target = torch.empty_like(x) if out is None else out
-    if not plain(target):  # a dispatch mode's tensor (FakeTensorMode's has no memory)
+    if not fits(target, x):  # what a TorchFunctionMode made of empty_like
         return None
     run_pointers(op.code, g, x, float(a), target, callers_out=out is not None)
     return target
