@@ -597,7 +597,7 @@ def leaky_relu(input: torch.Tensor, negative_slope: float = 0.01, inplace: bool 
         outside ``torch.inference_mode()``; a slope beyond float32 for a
         tensor computed in float32 (as PyTorch raises).
     NotImplementedError
-        A nested tensor (as PyTorch raises).
+        A nested tensor (``torch.nn.functional.leaky_relu`` takes jagged ones).
     """
     # The common call, checked and computed in C++ (the node's
     # fast_leaky_relu); None sends every other call down the checks below.

@@ -67,9 +67,9 @@ bool computable(const at::Tensor &t) {
 // Whether the loops may compute here on raw memory, outside the
 // dispatcher: not while torch.jit.trace records, nor under a dispatch mode
 // (FakeTensorMode, make_fx, its pre-dispatch tracing, a TorchDispatchMode),
-// which see only what goes
-// through the dispatcher -- and FakeTensorMode hands out tensors without
-// memory.  Otherwise the operators run, which they see.
+// which see only what goes through the dispatcher -- and FakeTensorMode
+// hands out tensors without memory.  Otherwise the operators run, which
+// they see.
 bool direct() {
   const auto included = c10::impl::tls_local_dispatch_key_set().included_;
   return !torch::jit::tracer::isTracing() && !included.has(c10::DispatchKey::Python) &&
