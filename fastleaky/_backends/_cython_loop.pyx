@@ -845,6 +845,14 @@ cdef int _pointer_run(int op, char *g, char *x, double alpha, char *out, Py_ssiz
     return 0
 
 
+cdef int _thread_cap_error() except -1:
+    """Raise the error ``threads.limit`` raises for an invalid thread cap in
+    the environment, the one reason ``_pointer_run`` leaves a call to Python."""
+    from .. import threads
+    threads.limit()
+    raise AssertionError("a raw-pointer call deferred for a reason threads.limit accepts")
+
+
 def pointer_call(int op, size_t g, size_t x, double alpha, size_t out, Py_ssize_t n,
                  int typenum, bint stream_ok=False):
     """The kernel of ``op`` on ``n`` elements at raw addresses, threads as
@@ -852,15 +860,13 @@ def pointer_call(int op, size_t g, size_t x, double alpha, size_t out, Py_ssize_
     runtime's count capped by ``thread_limit`` / the environment).
 
     ``typenum``: NumPy's number of float16, float32 or float64 (one dtype
-    for every array); ``alpha`` is cast to it (rounded once).  Returns None,
-    or NotImplemented when Python must decide (an invalid thread cap in the
-    environment: the general path raises the error saying so).
+    for every array); ``alpha`` is cast to it (rounded once).  An invalid
+    thread cap in the environment raises the error ``threads.limit`` raises.
     ``stream_ok``: ``out`` is the caller's memory, apart from the inputs
     (large results may then be written with streaming stores).
     """
     if _pointer_run(op, <char *>g, <char *>x, alpha, <char *>out, n, typenum, stream_ok):
-        return NotImplemented
-    return None
+        _thread_cap_error()
 
 
 # The same entry for compiled callers (the PyTorch autograd node), callable
@@ -871,9 +877,7 @@ def pointer_call(int op, size_t g, size_t x, double alpha, size_t out, Py_ssize_
 cdef int _tensor_call_with_gil(int op, const void *g, const void *x, double alpha, void *out,
                                Py_ssize_t n, int typenum) except -1 with gil:
     if _pointer_run(op, <char *>g, <char *>x, alpha, <char *>out, n, typenum, False):
-        from .. import threads
-        threads.limit()
-        raise AssertionError("pointer_call deferred for a reason threads.limit accepts")
+        _thread_cap_error()
     return 0
 
 

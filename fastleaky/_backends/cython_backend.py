@@ -27,16 +27,15 @@ from . import _forksafe
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from ctypes import CDLL
-    from types import NotImplementedType
 
     from numpy.typing import NDArray
 
     from ..ops import Op
     from ..registry import PlainEntry
 
-    #: ``pointer_entry()``: ``f(op, g, x, alpha, out, n, typenum)`` on raw
-    #: addresses; None, or NotImplemented when Python must decide.
-    PointerEntry = Callable[[int, int, int, float, int, int, int, bool], "NotImplementedType | None"]
+    #: ``pointer_entry()``: ``f(op, g, x, alpha, out, n, typenum, stream_ok)``
+    #: on raw addresses (an invalid thread cap in the environment raises).
+    PointerEntry = Callable[[int, int, int, float, int, int, int, bool], None]
 
 try:
     from . import _cython_loop as _loop
