@@ -162,7 +162,7 @@ def _compute(op: ops.Op, g: torch.Tensor, x: torch.Tensor, slope: float,
     """A new tensor: ``op`` on detached CPU or CUDA tensors of one dtype and
     shape, as PyTorch rounds it (``g`` is read by the backward only),
     laid out as ``_result_like`` says."""
-    if op is ops.BACKWARD and (g.dtype is not x.dtype or g.shape != x.shape):
+    if op is ops.BACKWARD:
         g, x = _as_one(g, x)
     result, order = _result_like(x)
     out = result
@@ -314,26 +314,34 @@ torch.library.register_autograd("fastleaky::leaky_relu_backward", _backward_op_b
 
 # ---------------------------------------------------------------- autograd
 
-def _eager(t: torch.Tensor) -> bool:
-    """Whether the kernel may be called directly rather than through the
-    operator: a real CPU/CUDA tensor with memory of its own, outside
-    torch.compile, torch.func, dispatch modes and tracers (``_tensors.watched``)."""
+def _has_memory(t: torch.Tensor) -> bool:
+    """A real CPU/CUDA tensor whose values are in memory of its own."""
     return (
         type(t) is torch.Tensor
         and (t.is_cpu or t.is_cuda)
-        and not torch.compiler.is_compiling()
-        and not torch._C._are_functorch_transforms_active()
-        and not _tensors.watched()
         and torch._C._has_storage(t)  # not a batched gradient (is_grads_batched=True)
         and not t._is_zerotensor()  # no memory: the operator's ZeroTensor fallback gives zeros
         and not torch._is_functional_tensor(t)  # no memory either: functionalization's wrapper
     )
 
 
+def _direct() -> bool:
+    """Outside torch.compile, torch.func, dispatch modes and tracers
+    (``_tensors.watched``), which see only the operators."""
+    return not (_is_compiling() or torch._C._are_functorch_transforms_active()
+                or _tensors.watched())
+
+
+def _eager(t: torch.Tensor) -> bool:
+    """Whether the kernel may be called directly on ``t`` rather than
+    through the operator."""
+    return _has_memory(t) and _direct()
+
+
 def _eager_backward(g: torch.Tensor, x: torch.Tensor) -> bool:
     """``_eager`` for the backward's two tensors (``x`` is the saved input,
     or the bool mask of an in-place call)."""
-    return _eager(g) and type(x) is torch.Tensor and not x._is_zerotensor()
+    return _has_memory(g) and _has_memory(x) and _direct()
 
 
 def _forward(x: torch.Tensor, slope: float, backend: str) -> torch.Tensor:
@@ -622,7 +630,7 @@ def leaky_relu(input: torch.Tensor, negative_slope: float = 0.01, inplace: bool 
                            f"(the type {input.dtype} is computed in) without overflow")
     if backend != "auto":
         registry.check_name(backend)
-    if torch.compiler.is_compiling():
+    if _is_compiling():
         # The operator itself (its autograd formula, fake kernel): Dynamo
         # does not trace a Function with a custom jvp.  In place: the result
         # copied into the input, computed from a copy (the formula saves
@@ -631,8 +639,7 @@ def leaky_relu(input: torch.Tensor, negative_slope: float = 0.01, inplace: bool 
             return input.copy_(_forward_op(input.clone(), slope, backend))
         return _forward_op(input, slope, backend)
     if inplace:
-        if (torch._C._are_functorch_transforms_active() or _tensors.watched()
-                or _has_tangent(input)):
+        if not _direct() or _has_tangent(input):
             # torch.func, forward-mode AD and tracers take the result copied
             # into the input, computed from a copy (the Function saves its
             # input, which the copy-back overwrites)
