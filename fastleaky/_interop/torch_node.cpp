@@ -65,14 +65,18 @@ bool computable(const at::Tensor &t) {
 }
 
 // Whether the loops may compute here on raw memory, outside the
-// dispatcher: not while torch.jit.trace records, nor under a dispatch mode
-// (FakeTensorMode, make_fx, its pre-dispatch tracing, a TorchDispatchMode),
-// which see only what goes through the dispatcher -- and FakeTensorMode
-// hands out tensors without memory.  Otherwise the operators run, which
-// they see.
+// dispatcher: not under a torch.func transform, not while torch.jit.trace
+// records, nor under a dispatch mode (FakeTensorMode, make_fx, its
+// pre-dispatch tracing, a TorchDispatchMode), which see only what goes
+// through the dispatcher -- and FakeTensorMode hands out tensors without
+// memory.  Otherwise the operators run, which they see.  (fastleaky.torch's
+// ``_direct`` in Python.)
 bool direct() {
   const auto included = c10::impl::tls_local_dispatch_key_set().included_;
-  return !torch::jit::tracer::isTracing() && !included.has(c10::DispatchKey::Python) &&
+  // a torch.func transform: as torch._C._are_functorch_transforms_active() tells
+  return !included.has(c10::DispatchKey::FuncTorchDynamicLayerFrontMode) &&
+         !included.has(c10::DispatchKey::FuncTorchDynamicLayerBackMode) &&
+         !torch::jit::tracer::isTracing() && !included.has(c10::DispatchKey::Python) &&
          !included.has(c10::DispatchKey::PreDispatch) &&  // make_fx(pre_dispatch=True)
          !c10::impl::TorchDispatchModeTLS::any_modes_set();
 }
@@ -285,12 +289,6 @@ pybind11::object leaky_relu(const at::Tensor &x, double slope, std::string backe
 PyObject *backend_var = nullptr, *fast_entries = nullptr, *loops_entry = nullptr,
          *auto_name = nullptr;
 
-bool functorch_active() {  // as torch._C._are_functorch_transforms_active()
-  auto included = c10::impl::tls_local_dispatch_key_set().included_;
-  return included.has(c10::DispatchKey::FuncTorchDynamicLayerFrontMode) ||
-         included.has(c10::DispatchKey::FuncTorchDynamicLayerBackMode);
-}
-
 bool is_auto(PyObject *backend) {
   return backend == auto_name ||
          (PyUnicode_CheckExact(backend) && PyUnicode_Compare(backend, auto_name) == 0);
@@ -318,7 +316,7 @@ PyObject *fast_leaky_relu(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
   }
   PyObject *input = args[0], *slope = args[1], *backend = args[2];
   if (loops_entry == nullptr || Py_TYPE(input) != reinterpret_cast<PyTypeObject *>(THPVariableClass) ||
-      !PyFloat_CheckExact(slope) || !is_auto(backend) || functorch_active())
+      !PyFloat_CheckExact(slope) || !is_auto(backend))
     Py_RETURN_NONE;
   const double a = PyFloat_AS_DOUBLE(slope);
   const at::Tensor &x = THPVariable_Unpack(input);
